@@ -1,0 +1,1 @@
+"""Backend: storage and query services over ClickHouse (later issues)."""

@@ -1,0 +1,1 @@
+"""Connectors of airis: one package per component type."""

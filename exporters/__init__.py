@@ -1,0 +1,1 @@
+"""Exporters of airis: one package per component type."""

@@ -1,0 +1,1 @@
+"""Extensions of airis: one package per component type."""

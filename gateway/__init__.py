@@ -1,0 +1,1 @@
+"""The GraphQL gateway (a later issue)."""

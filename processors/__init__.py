@@ -1,0 +1,1 @@
+"""Processors of airis: one package per component type."""

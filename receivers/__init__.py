@@ -1,0 +1,1 @@
+"""Receivers of airis: one package per component type."""

@@ -1,0 +1,107 @@
+"""The `otlp` receiver's config: the protocols it serves and where, with the collector's keys and defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from collector.config import split_host_port
+from collector.errors import ConfigError, Problem
+from collector.signal import Signal
+
+DEFAULT_GRPC_ENDPOINT = "localhost:4317"
+DEFAULT_HTTP_ENDPOINT = "localhost:4318"
+DEFAULT_MAX_REQUEST_BODY_SIZE = 20 * 1024 * 1024
+
+
+def _endpoint_problems(endpoint: str) -> list[Problem]:
+    try:
+        split_host_port(endpoint)
+    except ValueError as err:
+        return [Problem("endpoint", str(err))]
+    return []
+
+
+def _normalize_path(path: str) -> str:
+    return path if path.startswith("/") else f"/{path}"
+
+
+@dataclass
+class GrpcConfig:
+    """OTLP over gRPC: the listening address and the largest message accepted."""
+
+    endpoint: str = DEFAULT_GRPC_ENDPOINT
+    max_recv_msg_size_mib: int = 4
+
+    def validate(self) -> None:
+        """Raise ConfigError naming every key whose value is unusable."""
+        problems = _endpoint_problems(self.endpoint)
+        if self.max_recv_msg_size_mib < 1:
+            problems.append(
+                Problem("max_recv_msg_size_mib", f"must be at least 1, got {self.max_recv_msg_size_mib}")
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass
+class HttpConfig:
+    """OTLP over HTTP: the listening address, the body size limit and each signal's URL path."""
+
+    endpoint: str = DEFAULT_HTTP_ENDPOINT
+    max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE
+    traces_url_path: str = "/v1/traces"
+    metrics_url_path: str = "/v1/metrics"
+    logs_url_path: str = "/v1/logs"
+
+    def __post_init__(self) -> None:
+        # As the collector does: a path without a leading slash gets one.
+        self.traces_url_path = _normalize_path(self.traces_url_path)
+        self.metrics_url_path = _normalize_path(self.metrics_url_path)
+        self.logs_url_path = _normalize_path(self.logs_url_path)
+
+    def validate(self) -> None:
+        """Raise ConfigError naming every key whose value is unusable."""
+        problems = _endpoint_problems(self.endpoint)
+        if self.max_request_body_size < 1:
+            problems.append(
+                Problem("max_request_body_size", f"must be at least 1, got {self.max_request_body_size}")
+            )
+        paths = self.url_paths()
+        for signal, path in paths.items():
+            if any(ch.isspace() or ch in "?#" for ch in path):
+                problems.append(
+                    Problem(f"{signal}_url_path", f"{path!r} is not a URL path (no spaces, '?' or '#')")
+                )
+        if len(set(paths.values())) != len(paths):
+            shown = ", ".join(f"{signal}_url_path={path!r}" for signal, path in paths.items())
+            problems.append(Problem("", f"the url paths must differ, got {shown}"))
+        if problems:
+            raise ConfigError(problems)
+
+    def url_paths(self) -> dict[Signal, str]:
+        """The URL path of each signal."""
+        return {
+            Signal.TRACES: self.traces_url_path,
+            Signal.METRICS: self.metrics_url_path,
+            Signal.LOGS: self.logs_url_path,
+        }
+
+
+@dataclass
+class ProtocolsConfig:
+    """The protocols served; a protocol whose key is absent is off."""
+
+    grpc: GrpcConfig | None = None
+    http: HttpConfig | None = None
+
+
+@dataclass
+class OtlpReceiverConfig:
+    """Config of the `otlp` receiver."""
+
+    protocols: ProtocolsConfig = field(default_factory=ProtocolsConfig)
+
+    def validate(self) -> None:
+        """At least one protocol, as the collector requires."""
+        if self.protocols.grpc is None and self.protocols.http is None:
+            raise ValueError("must specify at least one protocol when using the OTLP receiver")

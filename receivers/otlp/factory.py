@@ -1,0 +1,107 @@
+"""The `otlp` receiver's factory and the receiver itself: one gRPC and/or one HTTP server per id.
+
+Imports cheaply: grpc, starlette and uvicorn are imported by `start`, and only for the protocols
+the config enables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+from collector.component import Consumer, Host, ReceiverFactory, Settings, Stability
+from collector.signal import Signal
+from receivers.otlp.config import OtlpReceiverConfig
+
+if TYPE_CHECKING:
+    from collector.telemetry import ReceiverTelemetry
+
+__all__ = ["FACTORY", "OtlpReceiver", "create_receiver"]
+
+
+class _Server(Protocol):
+    async def start(self) -> None: ...
+    async def shutdown(self) -> None: ...
+
+
+class OtlpReceiver:
+    """Serves OTLP over the configured protocols and hands each request to its signal's next consumer."""
+
+    def __init__(
+        self, settings: Settings, config: OtlpReceiverConfig, nexts: Mapping[Signal, Consumer]
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.nexts = dict(nexts)
+        self.servers: list[_Server] = []
+        self._lock = asyncio.Lock()
+
+    async def start(self, host: Host) -> None:
+        """Bind every configured protocol; OSError naming the endpoint if one cannot listen."""
+        protocols = self.config.protocols
+        async with self._lock:
+            if self.servers:
+                return
+            try:
+                if protocols.grpc is not None:
+                    from receivers.otlp.grpc_server import OtlpGrpcServer
+
+                    self.servers.append(OtlpGrpcServer(self, protocols.grpc))
+                    await self.servers[-1].start()
+                if protocols.http is not None:
+                    from receivers.otlp.http_server import OtlpHttpServer
+
+                    self.servers.append(OtlpHttpServer(self, protocols.http))
+                    await self.servers[-1].start()
+            except BaseException:
+                await self._stop_servers()
+                raise
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let in-flight requests finish, return; idempotent and safe without start."""
+        async with self._lock:
+            await self._stop_servers()
+
+    async def _stop_servers(self) -> None:
+        servers, self.servers = self.servers, []
+        for server in servers:
+            await server.shutdown()
+
+    async def export(self, signal: Signal, data: bytes, telemetry: ReceiverTelemetry) -> None:
+        """Decode `data` (MalformedData if it is not the signal's request), hand it on and count it.
+
+        Raises what the next consumer raises (after counting the items as refused).
+        """
+        from collector.pdata import Batch
+
+        batch = Batch.from_otlp_bytes(signal, data)
+        batch.otlp()  # parse now, so a malformed request is the client's error and not the pipeline's
+        items = len(batch)
+        if items == 0:
+            return
+        try:
+            await self.nexts[signal].consume(batch)
+        except BaseException:
+            telemetry.refused(signal, items)
+            raise
+        telemetry.accepted(signal, items)
+
+    def what(self, protocol: str) -> str:
+        """How errors and logs name one of this receiver's servers."""
+        return f"receiver {self.settings.id} (receivers::{self.settings.id}::protocols::{protocol})"
+
+
+def create_receiver(
+    settings: Settings, config: OtlpReceiverConfig, nexts: Mapping[Signal, Consumer]
+) -> OtlpReceiver:
+    """One receiver serving every signal in `nexts`; no I/O until `start`."""
+    return OtlpReceiver(settings, config, nexts)
+
+
+FACTORY: ReceiverFactory[OtlpReceiverConfig] = ReceiverFactory(
+    type="otlp",
+    config_type=OtlpReceiverConfig,
+    create=create_receiver,
+    signals={Signal.TRACES: Stability.BETA, Signal.METRICS: Stability.BETA, Signal.LOGS: Stability.BETA},
+)

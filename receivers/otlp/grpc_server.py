@@ -1,0 +1,135 @@
+"""OTLP over gRPC: generic Export handlers that take the raw request bytes, so nothing is re-serialized."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
+from grpc import aio
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from collector.errors import PermanentError, RetryableError
+from collector.httpserver import bind
+from collector.pdata import MalformedData
+from collector.signal import Signal
+from collector.telemetry import ReceiverTelemetry
+from receivers.otlp.config import GrpcConfig
+
+if TYPE_CHECKING:
+    from receivers.otlp.factory import OtlpReceiver
+
+__all__ = ["SERVICE_NAMES", "SHUTDOWN_GRACE_SECONDS", "OtlpGrpcServer"]
+
+log = logging.getLogger("airis.receivers.otlp")
+
+# The fully-qualified gRPC service of each signal; each has one method, `Export`.
+SERVICE_NAMES: dict[Signal, str] = {
+    Signal.TRACES: "opentelemetry.proto.collector.trace.v1.TraceService",
+    Signal.METRICS: "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    Signal.LOGS: "opentelemetry.proto.collector.logs.v1.LogsService",
+}
+# An empty Export*ServiceResponse (no partial success) is the same bytes every time.
+_OK_RESPONSES: dict[Signal, bytes] = {
+    Signal.TRACES: ExportTraceServiceResponse().SerializeToString(),
+    Signal.METRICS: ExportMetricsServiceResponse().SerializeToString(),
+    Signal.LOGS: ExportLogsServiceResponse().SerializeToString(),
+}
+SHUTDOWN_GRACE_SECONDS = 10.0
+# The trailer the OTLP exporters read a server-requested retry delay from.
+RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
+
+
+def retry_info_trailer(retry_after: float | None) -> tuple[tuple[str, bytes], ...]:
+    """The `google.rpc.retryinfo-bin` trailer asking the client to wait `retry_after` seconds (if known)."""
+    if retry_after is None:
+        return ()
+    nanos_total = max(0, math.ceil(retry_after * 1e9))
+    delay = Duration(seconds=nanos_total // 1_000_000_000, nanos=nanos_total % 1_000_000_000)
+    return ((RETRY_INFO_KEY, RetryInfo(retry_delay=delay).SerializeToString()),)
+
+
+class OtlpGrpcServer:
+    """A grpc.aio server with the Export method of every signal the receiver has a next consumer for."""
+
+    def __init__(self, receiver: OtlpReceiver, config: GrpcConfig) -> None:
+        self.receiver = receiver
+        self.config = config
+        self.telemetry = ReceiverTelemetry(receiver.settings.telemetry, str(receiver.settings.id), "grpc")
+        self.what = receiver.what("grpc")
+        self.port = 0
+        self._server: aio.Server | None = None
+
+    async def start(self) -> None:
+        """Bind and serve; OSError naming the endpoint if it cannot listen."""
+        options = [
+            ("grpc.max_receive_message_length", self.config.max_recv_msg_size_mib * 1024 * 1024),
+            # Without this a second server could silently share the port instead of failing.
+            ("grpc.so_reuseport", 0),
+        ]
+        server = aio.server(options=options)
+        for signal in self.receiver.nexts:
+            handler = grpc.unary_unary_rpc_method_handler(
+                self._export_handler(signal), request_deserializer=None, response_serializer=None
+            )
+            server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(SERVICE_NAMES[signal], {"Export": handler}),)
+            )
+        try:
+            port = server.add_insecure_port(self.config.endpoint)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            await server.stop(None)
+            raise self._bind_error()
+        self.port = port
+        await server.start()
+        self._server = server
+        log.debug("%s listening on %s", self.what, self.config.endpoint)
+
+    def _bind_error(self) -> OSError:
+        # grpc only says that binding failed; binding a plain socket there tells why.
+        try:
+            bind(self.config.endpoint, self.what).close()
+        except (OSError, ValueError) as err:
+            return err if isinstance(err, OSError) else OSError(errno.EINVAL, f"{self.what}: {err}")
+        return OSError(errno.EADDRNOTAVAIL, f"{self.what} cannot listen on {self.config.endpoint}")
+
+    async def shutdown(self) -> None:
+        """Stop accepting calls, let in-flight ones finish (at most SHUTDOWN_GRACE_SECONDS), return."""
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(SHUTDOWN_GRACE_SECONDS)
+
+    def _export_handler(self, signal: Signal) -> Callable[[bytes, aio.ServicerContext], Awaitable[bytes]]:
+        ok = _OK_RESPONSES[signal]
+        export, telemetry = self.receiver.export, self.telemetry
+
+        async def handle(request: bytes, context: aio.ServicerContext) -> bytes:
+            try:
+                await export(signal, request, telemetry)
+            except MalformedData as err:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            except RetryableError as err:
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    str(err),
+                    trailing_metadata=retry_info_trailer(err.retry_after),
+                )
+            except PermanentError as err:
+                # As the collector: a permanent error without a status of its own is a server-side one.
+                await context.abort(grpc.StatusCode.INTERNAL, str(err))
+            except Exception as err:
+                # As the collector: any other error is assumed to be retryable.
+                log.exception("%s: the next consumer failed on %s", self.what, signal.value)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{type(err).__name__}: {err}")
+            return ok
+
+        return handle
