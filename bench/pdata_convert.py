@@ -40,7 +40,8 @@ def traces(n: int) -> ExportTraceServiceRequest:
                 start_time_unix_nano=1_700_000_000_000_000_000 + i,
                 end_time_unix_nano=1_700_000_000_000_500_000 + i,
                 attributes=[
-                    {"key": f"attribute.{a}", "value": {"string_value": f"value-{a}-{i % 100}"}} for a in range(8)
+                    {"key": f"attribute.{a}", "value": {"string_value": f"value-{a}-{i % 100}"}}
+                    for a in range(8)
                 ],
                 events=[{"time_unix_nano": 1_700_000_000_000_100_000 + i, "name": "log"}],
                 status={"code": 1},
@@ -78,7 +79,9 @@ def metrics(n: int) -> ExportMetricsServiceRequest:
             gauge={
                 "data_points": [
                     {
-                        "attributes": [{"key": f"k{a}", "value": {"string_value": f"v{p % 7}"}} for a in range(3)],
+                        "attributes": [
+                            {"key": f"k{a}", "value": {"string_value": f"v{p % 7}"}} for a in range(3)
+                        ],
                         "time_unix_nano": 1_700_000_000_000_000_000 + p,
                         "as_double": p * 0.5,
                     }
@@ -93,7 +96,9 @@ def metrics(n: int) -> ExportMetricsServiceRequest:
                 "aggregation_temporality": 2,
                 "data_points": [
                     {
-                        "attributes": [{"key": f"k{a}", "value": {"string_value": f"v{p % 7}"}} for a in range(3)],
+                        "attributes": [
+                            {"key": f"k{a}", "value": {"string_value": f"v{p % 7}"}} for a in range(3)
+                        ],
                         "time_unix_nano": 1_700_000_000_000_000_000 + p,
                         "count": 10,
                         "sum": 55.0,
@@ -117,7 +122,9 @@ def best(fn: Callable[[], Any]) -> float:
     return min(times)
 
 
-def measure(label: str, request: Any, to_arrow: Callable[[Any], Any], to_otlp: Callable[[Any], Any], n: int) -> None:
+def measure(
+    label: str, request: Any, to_arrow: Callable[[Any], Any], to_otlp: Callable[[Any], Any], n: int
+) -> None:
     """Print items/s of each step for one signal."""
     data = request.SerializeToString()
     request_type = type(request)
@@ -138,7 +145,9 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     measure("traces (8 string attributes + 1 event per span)", traces(n), traces_to_arrow, traces_to_otlp, n)
     measure("logs (string body + 4 attributes)", logs(n), logs_to_arrow, logs_to_otlp, n)
-    measure("metrics (gauge + histogram points, 3 attributes)", metrics(n), metrics_to_arrow, metrics_to_otlp, n)
+    measure(
+        "metrics (gauge + histogram points, 3 attributes)", metrics(n), metrics_to_arrow, metrics_to_otlp, n
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from collector.signal import Signal
@@ -226,9 +226,7 @@ class _JsonFormatter(logging.Formatter):
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(
-    level: str = "info", encoding: str = "console", stream: Sequence[object] | None = None
-) -> None:
+def configure_logging(level: str = "info", encoding: str = "console") -> None:
     """Send airis's logs to stderr at `level`, as console text or one JSON object per line."""
     handler = logging.StreamHandler(sys.stderr)
     if encoding == "json":

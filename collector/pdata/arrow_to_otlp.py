@@ -9,6 +9,7 @@ by equal resource / scope values), which is lossless up to semantic equivalence.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
@@ -107,7 +108,7 @@ def _offsets_of(array: pa.Array) -> tuple[list[int], pa.Array]:
 
 
 def _split(items: list[Any], offsets: list[int]) -> list[list[Any]]:
-    return [items[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
+    return [items[a:b] for a, b in pairwise(offsets)]
 
 
 def _value_dicts(struct: pa.Array) -> list[Any]:
@@ -118,8 +119,8 @@ def _value_dicts(struct: pa.Array) -> list[Any]:
     types = _values(struct.field("type"), 0)
     present = set(types)
     if len(present) == 1 and (code := types[0]) in _VALUE_MEMBERS:
-        column, member = _VALUE_MEMBERS[code]
-        return [{member: v} for v in struct.field(column).to_pylist()]
+        name, member = _VALUE_MEMBERS[code]
+        return [{member: v} for v in struct.field(name).to_pylist()]
     cache: dict[str, list[Any]] = {}
 
     def column(name: str) -> list[Any]:
@@ -153,6 +154,11 @@ def _attribute_lists(array: pa.Array) -> list[list[_Dict]]:
     if len(items) == 0:
         return [[] for _ in range(len(array))]
     keys = items.field("key").to_pylist()
+    types = items.field("type")
+    if types.null_count == 0 and pc.all(pc.equal(types, AnyValueType.STRING)).as_py():
+        strings = items.field("str").to_pylist()
+        string_kvs = [{"key": k, "value": {"string_value": v}} for k, v in zip(keys, strings, strict=True)]
+        return _split(string_kvs, offsets)
     values = _value_dicts(items)
     kvs = [{"key": k, "value": v} if v else {"key": k} for k, v in zip(keys, values, strict=True)]
     return _split(kvs, offsets)
@@ -224,9 +230,7 @@ class _Groups:
         self.scope_ids = scope
         self.n = table.num_rows
 
-    def build(
-        self, conformed: pa.Table
-    ) -> list[tuple[_Dict, str, list[tuple[_Dict, str, int, int]]]]:
+    def build(self, conformed: pa.Table) -> list[tuple[_Dict, str, list[tuple[_Dict, str, int, int]]]]:
         """[(resource, schema_url, [(scope, schema_url, first row, end row), ...]), ...]."""
         resources = conformed.select(list(_RESOURCE_COLUMNS)).take(pa.array(self.resource_starts, pa.int64()))
         scopes = conformed.select(list(_SCOPE_COLUMNS)).take(pa.array(self.scope_starts, pa.int64()))
@@ -446,7 +450,9 @@ def _exemplars(items: pa.Array) -> list[_Dict]:
 def _quantiles(items: pa.Array) -> list[_Dict]:
     return [
         {"quantile": q, "value": v}
-        for q, v in zip(_values(items.field("quantile"), 0.0), _values(items.field("value"), 0.0), strict=True)
+        for q, v in zip(
+            _values(items.field("quantile"), 0.0), _values(items.field("value"), 0.0), strict=True
+        )
     ]
 
 
@@ -552,7 +558,13 @@ def metrics_to_otlp(table: pa.Table) -> ExportMetricsServiceRequest:
     if "metric_index" in table.column_names:
         metric_ids = _array(table, "metric_index")
     else:
-        metric_columns = ["metric_name", "metric_description", "metric_unit", "metric_metadata", "metric_type"]
+        metric_columns = [
+            "metric_name",
+            "metric_description",
+            "metric_unit",
+            "metric_metadata",
+            "metric_type",
+        ]
         metric_ids = _equal_runs(table, [c for c in metric_columns if c in table.column_names])
     table = _conform(table, metrics_schema())
     metric_starts = _run_starts(groups.resource_ids, groups.scope_ids, metric_ids)
@@ -596,7 +608,11 @@ def metrics_to_otlp(table: pa.Table) -> ExportMetricsServiceRequest:
                 data: _Dict | None = None
                 if metric_type != MetricType.NONE:
                     data = {"data_points": points}
-                    if metric_type in (MetricType.SUM, MetricType.HISTOGRAM, MetricType.EXPONENTIAL_HISTOGRAM):
+                    if metric_type in (
+                        MetricType.SUM,
+                        MetricType.HISTOGRAM,
+                        MetricType.EXPONENTIAL_HISTOGRAM,
+                    ):
                         data["aggregation_temporality"] = temporalities[m]
                     if metric_type == MetricType.SUM:
                         data["is_monotonic"] = monotonic[m]
@@ -616,4 +632,3 @@ def metrics_to_otlp(table: pa.Table) -> ExportMetricsServiceRequest:
                 add(**kwargs)
                 m += 1
     return request
-

@@ -93,7 +93,9 @@ class Batch:
         return cls(signal, arrow=table)
 
     def __repr__(self) -> str:
-        forms = [n for n, v in (("otlp", self._otlp), ("bytes", self._otlp_bytes), ("arrow", self._arrow)) if v]
+        forms = [
+            n for n, v in (("otlp", self._otlp), ("bytes", self._otlp_bytes), ("arrow", self._arrow)) if v
+        ]
         return f"Batch({self.signal.value}, forms={forms})"
 
     @property
@@ -213,7 +215,8 @@ def _concat_tables(tables: list[pa.Table]) -> pa.Table:
 
     shifted = []
     offsets = {"resource_index": 0, "scope_index": 0, "metric_index": 0}
-    for table in tables:
+    for original in tables:
+        table = original
         for name, offset in offsets.items():
             if name not in table.column_names or table.num_rows == 0:
                 continue
@@ -251,7 +254,9 @@ class _OtlpSplitter:
         """The repeated items field of the current scope's copy in the current request."""
         if self.resource_copy is None:
             group = getattr(self.out[-1], self.resources_field)
-            self.resource_copy = group.add(resource=self.resource.resource, schema_url=self.resource.schema_url)
+            self.resource_copy = group.add(
+                resource=self.resource.resource, schema_url=self.resource.schema_url
+            )
         if self.scope_copy is None:
             group = getattr(self.resource_copy, self.scopes_field)
             self.scope_copy = group.add(scope=self.scope.scope, schema_url=self.scope.schema_url)

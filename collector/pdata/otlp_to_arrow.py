@@ -348,7 +348,9 @@ _TEMPORALITY_TYPES = (MetricType.SUM, MetricType.HISTOGRAM, MetricType.EXPONENTI
 class _PointRows:
     """Where each metric type's points sit among the table's rows, for scattering dense columns."""
 
-    def __init__(self, types: list[MetricType], point_lists: list[Any], row_type: pa.Array, has_point: pa.Array):
+    def __init__(
+        self, types: list[MetricType], point_lists: list[Any], row_type: pa.Array, has_point: pa.Array
+    ):
         self.n = len(row_type)
         self.types = types
         self.point_lists = point_lists
@@ -426,15 +428,15 @@ def metrics_to_arrow(request: ExportMetricsServiceRequest) -> pa.Table:
 
     kinds = list(map(_WHICH_DATA, metrics))
     types = [_METRIC_TYPES[k] for k in kinds]
-    datas = [getattr(m, k) if k else None for m, k in zip(metrics, kinds, strict=True)]
+    datas: list[Any] = [getattr(m, k) if k else None for m, k in zip(metrics, kinds, strict=True)]
     point_lists = [d.data_points if d is not None else () for d in datas]
     point_counts = list(map(len, point_lists))
     rows_per_metric = [n or 1 for n in point_counts]
 
     rows_per_scope = [0] * len(scope_groups)
     metric_scope = _parent_indices(metrics_per_scope).to_pylist()
-    for scope, rows in zip(metric_scope, rows_per_metric, strict=True):
-        rows_per_scope[scope] += rows
+    for scope, n_rows in zip(metric_scope, rows_per_metric, strict=True):
+        rows_per_scope[scope] += n_rows
     columns, _ = _resource_scope_columns(schema, resource_groups, "scope_metrics", rows_per_scope)
 
     row_metric = _parent_indices(rows_per_metric)

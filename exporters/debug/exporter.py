@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import text_format
@@ -63,12 +63,12 @@ def _lines(signal: Signal, request: Any) -> Iterator[str]:
 class _Sampler:
     """Per second: the first `initial` writes, then every `thereafter`-th, as the collector's logger samples."""
 
-    def __init__(self, initial: int, thereafter: int) -> None:
-        self.initial, self.thereafter = initial, thereafter
+    def __init__(self, initial: int, thereafter: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.initial, self.thereafter, self.clock = initial, thereafter, clock
         self.second, self.count = 0, 0
 
     def allow(self) -> bool:
-        now = int(time.monotonic())
+        now = int(self.clock())
         if now != self.second:
             self.second, self.count = now, 0
         self.count += 1

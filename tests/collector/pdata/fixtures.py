@@ -14,16 +14,24 @@ SPAN_ID = bytes(range(1, 9))
 OTHER_SPAN_ID = bytes(range(11, 19))
 
 
+def _any(**value: Any) -> AnyValue:
+    """An AnyValue from nested dicts (protobuf accepts them; the stubs only know messages)."""
+    return AnyValue(**value)
+
+
 def nested_value() -> AnyValue:
     """An array holding a kvlist holding an array: nesting of every container kind."""
-    return AnyValue(
+    return _any(
         array_value={
             "values": [
                 {"int_value": 1},
                 {
                     "kvlist_value": {
                         "values": [
-                            {"key": "inner", "value": {"array_value": {"values": [{"string_value": "deep"}]}}},
+                            {
+                                "key": "inner",
+                                "value": {"array_value": {"values": [{"string_value": "deep"}]}},
+                            },
                             {"key": "empty"},
                         ]
                     }
@@ -45,8 +53,12 @@ def every_value() -> list[KeyValue]:
         KeyValue(key="zero", value=AnyValue(int_value=0)),
         KeyValue(key="double", value=AnyValue(double_value=3.5)),
         KeyValue(key="bytes", value=AnyValue(bytes_value=b"\x00\xff")),
-        KeyValue(key="array", value=AnyValue(array_value={"values": [{"string_value": "a"}, {"bool_value": False}]})),
-        KeyValue(key="kvlist", value=AnyValue(kvlist_value={"values": [{"key": "k", "value": {"double_value": 1.0}}]})),
+        KeyValue(
+            key="array", value=_any(array_value={"values": [{"string_value": "a"}, {"bool_value": False}]})
+        ),
+        KeyValue(
+            key="kvlist", value=_any(kvlist_value={"values": [{"key": "k", "value": {"double_value": 1.0}}]})
+        ),
         KeyValue(key="nested", value=nested_value()),
         KeyValue(key="empty_value", value=AnyValue()),
         KeyValue(key="unset_value"),
@@ -85,7 +97,9 @@ def traces_request() -> ExportTraceServiceRequest:
             kind=kind,
             start_time_unix_nano=1_700_000_000_000_000_000 + kind,
             end_time_unix_nano=2**64 - 1 if kind == 5 else 1_700_000_000_100_000_000,
-            attributes=every_value() if kind == 0 else [KeyValue(key="k", value=AnyValue(string_value=str(kind)))],
+            attributes=every_value()
+            if kind == 0
+            else [KeyValue(key="k", value=AnyValue(string_value=str(kind)))],
             dropped_attributes_count=kind,
             events=[
                 {
@@ -185,12 +199,18 @@ def metrics_request() -> ExportMetricsServiceRequest:
         sum={
             "aggregation_temporality": 1,
             "is_monotonic": True,
-            "data_points": [{"start_time_unix_nano": 1, "time_unix_nano": 2, "as_int": 42, "exemplars": _exemplars()}],
+            "data_points": [
+                {"start_time_unix_nano": 1, "time_unix_nano": 2, "as_int": 42, "exemplars": _exemplars()}
+            ],
         },
     )
     sm.metrics.add(
         name="sum.cumulative",
-        sum={"aggregation_temporality": 2, "is_monotonic": False, "data_points": [{"as_double": 2.0}, {"as_double": 3}]},
+        sum={
+            "aggregation_temporality": 2,
+            "is_monotonic": False,
+            "data_points": [{"as_double": 2.0}, {"as_double": 3}],
+        },
     )
     sm.metrics.add(
         name="histogram",

@@ -50,7 +50,7 @@ def canonical_group(group: Message, children_field: str) -> dict[str, Any]:
     """A resource or scope group without its children."""
     copy = type(group)()
     copy.CopyFrom(group)
-    copy.ClearField(children_field)  # type: ignore[arg-type]
+    copy.ClearField(children_field)
     return canonical(copy)
 
 

@@ -29,7 +29,10 @@ IDS = [c[0] for c in CASES]
 
 @pytest.mark.parametrize(("name", "build", "to_arrow", "to_otlp"), CASES, ids=IDS)
 def test_otlp_to_arrow_to_otlp_is_lossless(
-    name: str, build: Callable[[], Any], to_arrow: Callable[[Any], pa.Table], to_otlp: Callable[[pa.Table], Any]
+    name: str,
+    build: Callable[[], Any],
+    to_arrow: Callable[[Any], pa.Table],
+    to_otlp: Callable[[pa.Table], Any],
 ) -> None:
     request = build()
     assert normalize(to_otlp(to_arrow(request))) == normalize(request)
@@ -37,7 +40,10 @@ def test_otlp_to_arrow_to_otlp_is_lossless(
 
 @pytest.mark.parametrize(("name", "build", "to_arrow", "to_otlp"), CASES, ids=IDS)
 def test_arrow_to_otlp_to_arrow_is_lossless(
-    name: str, build: Callable[[], Any], to_arrow: Callable[[Any], pa.Table], to_otlp: Callable[[pa.Table], Any]
+    name: str,
+    build: Callable[[], Any],
+    to_arrow: Callable[[Any], pa.Table],
+    to_otlp: Callable[[pa.Table], Any],
 ) -> None:
     table = to_arrow(build())
     again = to_arrow(to_otlp(table))
@@ -47,7 +53,10 @@ def test_arrow_to_otlp_to_arrow_is_lossless(
 
 @pytest.mark.parametrize(("name", "build", "to_arrow", "to_otlp"), CASES, ids=IDS)
 def test_tables_follow_the_declared_schema(
-    name: str, build: Callable[[], Any], to_arrow: Callable[[Any], pa.Table], to_otlp: Callable[[pa.Table], Any]
+    name: str,
+    build: Callable[[], Any],
+    to_arrow: Callable[[Any], pa.Table],
+    to_otlp: Callable[[pa.Table], Any],
 ) -> None:
     schema = {"traces": traces_schema, "logs": logs_schema, "metrics": metrics_schema}[name]()
     assert to_arrow(build()).schema == schema
@@ -55,7 +64,10 @@ def test_tables_follow_the_declared_schema(
 
 @pytest.mark.parametrize(("name", "build", "to_arrow", "to_otlp"), CASES, ids=IDS)
 def test_a_sliced_table_converts_only_its_rows(
-    name: str, build: Callable[[], Any], to_arrow: Callable[[Any], pa.Table], to_otlp: Callable[[pa.Table], Any]
+    name: str,
+    build: Callable[[], Any],
+    to_arrow: Callable[[Any], pa.Table],
+    to_otlp: Callable[[pa.Table], Any],
 ) -> None:
     table = to_arrow(build())
     part = table.slice(2, 5)
@@ -64,7 +76,10 @@ def test_a_sliced_table_converts_only_its_rows(
 
 @pytest.mark.parametrize(("name", "build", "to_arrow", "to_otlp"), CASES, ids=IDS)
 def test_tables_without_index_columns_group_by_equal_resource_and_scope(
-    name: str, build: Callable[[], Any], to_arrow: Callable[[Any], pa.Table], to_otlp: Callable[[pa.Table], Any]
+    name: str,
+    build: Callable[[], Any],
+    to_arrow: Callable[[Any], pa.Table],
+    to_otlp: Callable[[pa.Table], Any],
 ) -> None:
     request = build()
     table = to_arrow(request)
@@ -98,9 +113,16 @@ def test_every_any_value_kind_is_typed_and_nested_values_are_serialized_any_valu
 
 def test_span_columns_hold_ids_times_status_events_and_links() -> None:
     table = traces_to_arrow(fixtures.traces_request())
-    first, link_span, last = table.slice(0, 1).to_pylist()[0], table.slice(2, 1).to_pylist()[0], table.to_pylist()[-1]
+    first, link_span, last = (
+        table.slice(0, 1).to_pylist()[0],
+        table.slice(2, 1).to_pylist()[0],
+        table.to_pylist()[-1],
+    )
     assert first["trace_id"] == fixtures.TRACE_ID and first["parent_span_id"] == b""
-    assert first["resource_schema_url"] == "https://schema/r1" and first["scope_schema_url"] == "https://schema/s1"
+    assert (
+        first["resource_schema_url"] == "https://schema/r1"
+        and first["scope_schema_url"] == "https://schema/s1"
+    )
     assert first["resource_dropped_attributes_count"] == 2 and first["scope_dropped_attributes_count"] == 1
     assert [e["name"] for e in first["events"]] == ["exception", "bare"]
     assert link_span["links"][0]["flags"] == 0x301 and link_span["status_code"] == 2
@@ -159,12 +181,20 @@ def test_histogram_optional_fields_keep_their_presence() -> None:
 
 def test_number_points_and_exemplars_say_which_value_they_carry() -> None:
     double, integer, unset = _metric_rows("gauge.mixed")
-    assert (double["value_type"], double["value_double"], double["value_int"]) == (NumberValueType.DOUBLE, 1.5, None)
+    assert (double["value_type"], double["value_double"], double["value_int"]) == (
+        NumberValueType.DOUBLE,
+        1.5,
+        None,
+    )
     assert (integer["value_type"], integer["value_int"], integer["flags"]) == (NumberValueType.INT, -7, 1)
     assert unset["value_type"] == NumberValueType.NONE
     assert double["metric_metadata"][0]["key"] == "meta" and double["aggregation_temporality"] is None
     exemplars = double["exemplars"]
-    assert [e["value_type"] for e in exemplars] == [NumberValueType.DOUBLE, NumberValueType.INT, NumberValueType.NONE]
+    assert [e["value_type"] for e in exemplars] == [
+        NumberValueType.DOUBLE,
+        NumberValueType.INT,
+        NumberValueType.NONE,
+    ]
     assert exemplars[0]["trace_id"] == fixtures.TRACE_ID and exemplars[1]["value_int"] == -4
 
 
@@ -182,7 +212,8 @@ def test_a_user_built_table_with_only_some_columns_converts() -> None:
     table = pa.table(
         {
             "resource_attributes": pa.array(
-                [[{"key": "service.name", "type": 1, "str": "a"}]] * 2 + [[{"key": "service.name", "type": 1, "str": "b"}]]
+                [[{"key": "service.name", "type": 1, "str": "a"}]] * 2
+                + [[{"key": "service.name", "type": 1, "str": "b"}]]
             ),
             "name": ["one", "two", "three"],
             "trace_id": [fixtures.TRACE_ID] * 3,
