@@ -128,6 +128,7 @@ def measure(
     """Print items/s of each step for one signal."""
     data = request.SerializeToString()
     request_type = type(request)
+    request = request_type.FromString(data)  # convert a parsed request, as a receiver hands over
     table = to_arrow(request)
     assert table.num_rows == n, (table.num_rows, n)
     steps: list[tuple[str, Callable[[], Any]]] = [

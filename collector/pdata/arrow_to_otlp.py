@@ -28,6 +28,7 @@ from collector.pdata.arrow_schema import (
     traces_schema,
 )
 from collector.pdata.errors import MalformedData
+from collector.pdata.gc_pause import gc_paused
 
 __all__ = ["logs_to_otlp", "metrics_to_otlp", "traces_to_otlp"]
 
@@ -307,6 +308,7 @@ def _links(items: pa.Array) -> list[_Dict]:
     ]
 
 
+@gc_paused
 def traces_to_otlp(table: pa.Table) -> ExportTraceServiceRequest:
     """Rebuild the OTLP request of a `traces_schema()` table."""
     groups = _Groups(table)
@@ -361,6 +363,7 @@ def traces_to_otlp(table: pa.Table) -> ExportTraceServiceRequest:
 # Logs
 
 
+@gc_paused
 def logs_to_otlp(table: pa.Table) -> ExportLogsServiceRequest:
     """Rebuild the OTLP request of a `logs_schema()` table."""
     groups = _Groups(table)
@@ -552,6 +555,7 @@ def _points(metric_type: int, c: _PointColumns, first: int, end: int) -> list[_D
     return points
 
 
+@gc_paused
 def metrics_to_otlp(table: pa.Table) -> ExportMetricsServiceRequest:
     """Rebuild the OTLP request of a `metrics_schema()` table."""
     groups = _Groups(table)

@@ -29,6 +29,7 @@ from collector.pdata.arrow_schema import (
     value_type,
 )
 from collector.pdata.errors import MalformedData
+from collector.pdata.gc_pause import gc_paused
 
 __all__ = ["logs_to_arrow", "metrics_to_arrow", "traces_to_arrow"]
 
@@ -261,6 +262,7 @@ def _resource_scope_columns(
 # Traces
 
 
+@gc_paused
 def traces_to_arrow(request: ExportTraceServiceRequest) -> pa.Table:
     """One row per span (see `arrow_schema.traces_schema`)."""
     schema = traces_schema()
@@ -309,6 +311,7 @@ def traces_to_arrow(request: ExportTraceServiceRequest) -> pa.Table:
 # Logs
 
 
+@gc_paused
 def logs_to_arrow(request: ExportLogsServiceRequest) -> pa.Table:
     """One row per log record (see `arrow_schema.logs_schema`)."""
     schema = logs_schema()
@@ -419,6 +422,7 @@ def _buckets(points: list[Any], field: str) -> pa.Array:
     return _list_array(lengths, pa.array(values, list_type.value_type), list_type)
 
 
+@gc_paused
 def metrics_to_arrow(request: ExportMetricsServiceRequest) -> pa.Table:
     """One row per data point; one `has_point = false` row per metric without points."""
     schema = metrics_schema()
