@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from collector.component import (
@@ -74,10 +75,10 @@ class TestReceiver:
 
 @dataclass
 class TaggerConfig:
-    """A processor that records the batches passing through it."""
+    """A processor that records the batches passing through it (a stand-in for `batch` until it exists)."""
 
     note: str = ""
-    delay: float = 0.0
+    timeout: timedelta = timedelta(milliseconds=200)
 
 
 class TestProcessor:

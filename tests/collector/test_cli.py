@@ -19,6 +19,7 @@ def airis(
 
 
 def test_validate_lists_every_mistake_with_its_path_and_exits_1(tmp_path: Path) -> None:
+    """`tagger` stands in for the batch processor (a later issue) to carry a `timeout`."""
     config = tmp_path / "bad.yaml"
     config.write_text("""
 receivers:
@@ -27,33 +28,63 @@ receivers:
       grpc:
         endpont: 127.0.0.1:4317
   otlp/:
+processors:
+  tagger:
+    timeout: abc
+exporters:
+  debug:
+    verbosity: basic
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [tagger, batch]
+      exporters: [debug]
+""")
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.run_airis", "validate", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "airis: invalid configuration (4 problems):",
+        "  - receivers::otlp::protocols::grpc::endpont: unknown key (valid keys here: endpoint, "
+        "max_recv_msg_size_mib)",
+        "  - receivers::otlp/: id 'otlp/': the name after '/' must not be empty",
+        "  - processors::tagger::timeout: 'abc' is not a duration (expected a number with a unit, e.g. 5s, "
+        "200ms, 1m30s)",
+        "  - service::pipelines::traces::processors::1: 'batch' is not defined in processors",
+    ]
+
+
+def test_validate_reports_section_and_type_mistakes_together(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("""
 exporters:
   debug:
     verbosity: loud
 extensions:
   health_check:
     endpoint: "127.0.0.1:13133"
-    timeout: abc
+    timeout: 5s
 service:
-  extensions: [health_check]
+  extensions: [health_check, zpages]
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [batch]
       exporters: [debug]
 """)
     result = airis("validate", "--config", str(config))
     assert result.returncode == 1
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert lines[0] == "airis: invalid configuration (5 problems):"
-    assert lines[1:] == [
-        "  - receivers::otlp::protocols::grpc::endpont: unknown key (valid keys here: endpoint, "
-        "max_recv_msg_size_mib)",
-        "  - receivers::otlp/: id 'otlp/': the name after '/' must not be empty",
+    assert result.stderr.strip().splitlines()[1:] == [
         "  - exporters::debug::verbosity: 'loud' is not one of basic, normal, detailed",
         "  - extensions::health_check::timeout: unknown key (valid keys here: endpoint, path)",
-        "  - service::pipelines::traces::processors::0: 'batch' is not defined in processors",
+        "  - service::extensions::1: extension 'zpages' is not defined in the extensions section",
+        "  - service::pipelines::traces::receivers::0: 'otlp' is not defined in receivers or connectors",
     ]
     assert "Traceback" not in result.stderr
 
@@ -252,3 +283,30 @@ def test_no_config_is_a_usage_message() -> None:
     result = airis()
     assert result.returncode == 1
     assert result.stderr.strip() == "airis: no configuration given: pass --config FILE (at least one)"
+
+
+def test_third_party_factories_load_from_entry_points(tmp_path: Path) -> None:
+    (tmp_path / "myplugin.py").write_text("""
+from dataclasses import dataclass
+from collector.component import ExporterFactory, Stability
+from collector.signal import Signal
+
+@dataclass
+class Config:
+    target: str = "x"
+
+FACTORY = ExporterFactory("myexporter", Config, lambda s, c, sig: None, {Signal.LOGS: Stability.ALPHA})
+""")
+    dist = tmp_path / "myplugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[airis.exporters]\nmyexporter = myplugin:FACTORY\n[airis.receivers]\nbroken = myplugin:NOTHING\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)}
+    result = airis("components", env=env)
+    assert result.returncode == 0, result.stderr
+    assert {"name": "myexporter", "stability": {"logs": "alpha"}} in yaml.safe_load(result.stdout)[
+        "exporters"
+    ]
+    assert "cannot load receiver 'broken' from entry point myplugin:NOTHING" in result.stderr

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -168,6 +168,79 @@ def test_an_invalid_config_is_refused_before_anything_starts(ports: tuple[int, i
     assert JOURNAL.events == []
 
 
+def start_airis(config: Path, health: int) -> subprocess.Popen[str]:
+    """airis (with the test components) in its own process, once its health check says it runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.run_airis", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if not wait_until(lambda: healthy(health)):
+        proc.kill()
+        pytest.fail(f"airis did not become healthy: {proc.communicate()[0]}")
+    return proc
+
+
+def healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def metrics_up(port: int) -> bool:
+    try:
+        return "otelcol_process_uptime_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sighup_reloads_and_an_invalid_config_keeps_the_old_one_running(tmp_path: Path) -> None:
+    health, first, second = free_port(), free_port(), free_port()
+    config = tmp_path / "config.yaml"
+    body = """
+receivers: {{source: }}
+exporters: {{recorder: }}
+extensions: {{health_check: {{endpoint: "127.0.0.1:{health}"}}}}
+service:
+  extensions: [health_check]
+  telemetry: {{metrics: {{address: "127.0.0.1:{metrics}"}}}}
+  pipelines: {{traces: {{receivers: [source], exporters: [{exporter}]}}}}
+"""
+    config.write_text(body.format(health=health, metrics=first, exporter="recorder"))
+    proc = start_airis(config, health)
+    try:
+        config.write_text(body.format(health=health, metrics=second, exporter="nosuch"))
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert metrics_up(first)
+        assert healthy(health)
+        config.write_text(body.format(health=health, metrics=second, exporter="recorder"))
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: metrics_up(second))
+        assert not metrics_up(first)
+        assert healthy(health)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "reload refused, the running configuration stays" in output
+    assert "'nosuch' is not defined in exporters or connectors" in output
+
+
 def test_sigterm_drains_data_accepted_before_it_and_exits_0(tmp_path: Path) -> None:
     """Spans sent by the real OTel SDK before SIGTERM reach the exporter, which writes them out on shutdown."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -186,24 +259,8 @@ service:
   telemetry: {{metrics: {{address: "127.0.0.1:{metrics}"}}}}
   pipelines: {{traces: {{receivers: [otlp], exporters: [recorder]}}}}
 """)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.run_airis", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_airis(config, health)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{health}/").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        else:
-            pytest.fail("airis did not become healthy")
         provider = TracerProvider()
         provider.add_span_processor(
             SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True))
