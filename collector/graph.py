@@ -19,11 +19,8 @@ from collector.component import (
     ComponentId,
     ConnectorFactory,
     Consumer,
-    ExporterFactory,
     ExtensionFactory,
     Kind,
-    ProcessorFactory,
-    ReceiverFactory,
     Settings,
 )
 from collector.config import Config, Pipeline
@@ -116,9 +113,14 @@ class Graph:
     def _settings(self, kind: Kind, id: ComponentId, pipeline: ComponentId | None = None) -> Settings:
         return Settings(id, kind, self.telemetry, logging.getLogger(f"airis.{kind}.{id}"), pipeline)
 
-    def _create(self, kind: Kind, id: ComponentId, label: str, make: Any, *args: Any) -> Node | None:
+    def _create(
+        self, kind: Kind, id: ComponentId, label: str, *args: Any, pipeline: ComponentId | None = None
+    ) -> Node | None:
+        """Create one instance of a configured component as a graph node; record why if it cannot be."""
+        cc = self.config.component(kind, id)
+        create: Any = cc.factory.create
         try:
-            component = make(*args)
+            component = create(self._settings(kind, id, pipeline), cc.config, *args)
         except (ValueError, ConfigError, OSError) as err:
             self.problems.append(Problem(join(f"{kind}s", id), f"cannot create: {err}"))
             return None
@@ -233,24 +235,15 @@ class Graph:
         entry: Consumer = fan_out(outputs) if outputs else _Nowhere()
         next_nodes = out_nodes
         for pid in reversed(pipeline.processors):
-            cc = self.config.component(Kind.PROCESSOR, pid)
-            factory = cc.factory
-            assert isinstance(factory, ProcessorFactory)
             labels = {
                 "processor": str(pid),
                 "otel_signal": str(pipeline.signal),
                 "pipeline": str(pipeline.id),
             }
             downstream = _CountingConsumer(entry, self._outgoing, labels)
+            label = f"processor {pid} in pipeline {pipeline.id}"
             created = self._create(
-                Kind.PROCESSOR,
-                pid,
-                f"processor {pid} in pipeline {pipeline.id}",
-                factory.create,
-                self._settings(Kind.PROCESSOR, pid, pipeline.id),
-                cc.config,
-                pipeline.signal,
-                downstream,
+                Kind.PROCESSOR, pid, label, pipeline.signal, downstream, pipeline=pipeline.id
             )
             if created is None:
                 continue
@@ -262,18 +255,7 @@ class Graph:
 
     def _exporter(self, signal: Signal, eid: ComponentId) -> Node | None:
         if (signal, eid) not in self._exporters:
-            cc = self.config.component(Kind.EXPORTER, eid)
-            factory = cc.factory
-            assert isinstance(factory, ExporterFactory)
-            node = self._create(
-                Kind.EXPORTER,
-                eid,
-                f"exporter {eid} ({signal})",
-                factory.create,
-                self._settings(Kind.EXPORTER, eid),
-                cc.config,
-                signal,
-            )
+            node = self._create(Kind.EXPORTER, eid, f"exporter {eid} ({signal})", signal)
             if node is None:
                 return None
             self._exporters[(signal, eid)] = node
@@ -294,16 +276,9 @@ class Graph:
             key = (cid, source, target)
             if key not in self._connectors:
                 entries = [self._entry(p) for p in targets]
+                label = f"connector {cid} ({source} -> {target})"
                 node = self._create(
-                    Kind.CONNECTOR,
-                    cid,
-                    f"connector {cid} ({source} -> {target})",
-                    factory.create,
-                    self._settings(Kind.CONNECTOR, cid),
-                    cc.config,
-                    source,
-                    target,
-                    fan_out([e for e, _ in entries]),
+                    Kind.CONNECTOR, cid, label, source, target, fan_out([e for e, _ in entries])
                 )
                 if node is None:
                     continue
@@ -313,12 +288,10 @@ class Graph:
         return nodes
 
     def _build_receivers(self) -> None:
-        for rid, cc in self.config.components[Kind.RECEIVER].items():
+        for rid in self.config.components[Kind.RECEIVER]:
             users = [p for p in self.config.pipelines.values() if rid in p.receivers]
             if not users:
                 continue
-            factory = cc.factory
-            assert isinstance(factory, ReceiverFactory)
             nexts: dict[Signal, Consumer] = {}
             downstream: list[Node] = []
             for signal in Signal:
@@ -326,15 +299,7 @@ class Graph:
                 if entries:
                     nexts[signal] = fan_out([e for e, _ in entries])
                     downstream += [n for _, ns in entries for n in ns]
-            node = self._create(
-                Kind.RECEIVER,
-                rid,
-                f"receiver {rid}",
-                factory.create,
-                self._settings(Kind.RECEIVER, rid),
-                cc.config,
-                nexts,
-            )
+            node = self._create(Kind.RECEIVER, rid, f"receiver {rid}", nexts)
             if node is not None:
                 node.downstream = downstream
                 self.receivers[rid] = node
