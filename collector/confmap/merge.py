@@ -75,7 +75,9 @@ def _wrap(tree: object, base_dir: Path) -> object:
 def _read_config_file(path_text: str) -> tuple[str, Path]:
     path = Path(path_text)
     try:
-        return path.read_text(encoding="utf-8"), path.parent
+        return path.read_text(
+            encoding="utf-8"
+        ), Path.cwd()  # `${file:rel}` is cwd-relative, as in the collector
     except OSError as err:
         raise ConfmapError(f"cannot read config file {path_text!r}: {err.strerror or err}") from None
     except UnicodeDecodeError:

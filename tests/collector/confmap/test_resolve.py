@@ -179,12 +179,12 @@ def test_an_overridden_value_is_never_expanded(tmp_path: Path) -> None:
     assert warnings == []
 
 
-def test_file_reference_is_relative_to_the_config_files_folder(
+def test_file_reference_is_relative_to_the_working_folder_as_in_the_collector(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path, "conf/secrets/token", "s3cret\n")
+    write(tmp_path, "secrets/token", "s3cret\n")
     path = write(tmp_path, "conf/config.yaml", "auth:\n  token: ${file:secrets/token}\n")
-    monkeypatch.chdir("/")
+    monkeypatch.chdir(tmp_path)
     assert resolve([path], env={}) == {"auth": {"token": "s3cret\n"}}
 
 
