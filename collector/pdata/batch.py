@@ -6,7 +6,7 @@ never imports pyarrow. Batches are immutable by contract: to change data, build 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import DecodeError, Message
@@ -54,9 +54,11 @@ def _count(signal: Signal, request: Any) -> int:
 class Batch:
     """One signal's telemetry. Holds OTLP protobuf and/or Arrow; each form built on first use and cached."""
 
-    __slots__ = ("_arrow", "_len", "_otlp", "_otlp_bytes", "signal")
+    __slots__ = ("_arrow", "_len", "_otlp", "_otlp_bytes", "metadata", "signal")
 
     signal: Signal
+    metadata: Mapping[str, tuple[str, ...]]
+    """Client metadata (request headers, lower-case names) when the receiver has `include_metadata`."""
 
     def __init__(
         self,
@@ -65,6 +67,7 @@ class Batch:
         otlp: Message | None = None,
         otlp_bytes: bytes | None = None,
         arrow: pa.Table | None = None,
+        metadata: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         if otlp is None and otlp_bytes is None and arrow is None:
             raise ValueError("a Batch needs OTLP, OTLP bytes or an Arrow table")
@@ -73,6 +76,7 @@ class Batch:
         self._otlp_bytes = otlp_bytes
         self._arrow = arrow
         self._len: int | None = None
+        self.metadata = metadata or {}
 
     @classmethod
     def from_otlp(cls, request: Message) -> Batch:
@@ -83,9 +87,11 @@ class Batch:
         return cls(signal, otlp=request)
 
     @classmethod
-    def from_otlp_bytes(cls, signal: Signal, data: bytes) -> Batch:
+    def from_otlp_bytes(
+        cls, signal: Signal, data: bytes, metadata: Mapping[str, tuple[str, ...]] | None = None
+    ) -> Batch:
         """Wrap a serialized request; parsed on first use (raising `MalformedData` then)."""
-        return cls(signal, otlp_bytes=bytes(data))
+        return cls(signal, otlp_bytes=bytes(data), metadata=metadata)
 
     @classmethod
     def from_arrow(cls, signal: Signal, table: pa.Table) -> Batch:
@@ -154,8 +160,12 @@ class Batch:
         if len(self) <= max_items:
             return [self]
         if not self.has_otlp:
-            return _split_arrow(self, max_items)
-        return [Batch.from_otlp(r) for r in _split_otlp(self.signal, self.otlp(), max_items)]
+            parts = _split_arrow(self, max_items)
+        else:
+            parts = [Batch.from_otlp(r) for r in _split_otlp(self.signal, self.otlp(), max_items)]
+        for part in parts:
+            part.metadata = self.metadata
+        return parts
 
     @staticmethod
     def merge(batches: Sequence[Batch]) -> Batch:
@@ -167,15 +177,20 @@ class Batch:
             raise ValueError(f"cannot merge batches of different signals into {signal.value}")
         if len(batches) == 1:
             return batches[0]
+        metadata = batches[0].metadata if all(b.metadata == batches[0].metadata for b in batches) else {}
         if not any(b.has_otlp for b in batches):
-            return Batch.from_arrow(signal, _concat_tables([b.arrow() for b in batches]))
-        request = _REQUEST_TYPES[signal]()
-        resources = _FIELDS[signal][0]
-        target = getattr(request, resources)
-        for batch in batches:
-            target.extend(getattr(batch.otlp(), resources))
-        merged = Batch.from_otlp(request)
+            merged = Batch.from_arrow(signal, _concat_tables([b.arrow() for b in batches]))
+        elif all(b._otlp_bytes is not None for b in batches):
+            # Serialized requests merge by concatenation: their repeated resource lists are appended.
+            merged = Batch(signal, otlp_bytes=b"".join(b.otlp_bytes() for b in batches))
+        else:
+            request = _REQUEST_TYPES[signal]()
+            target = getattr(request, _FIELDS[signal][0])
+            for batch in batches:
+                target.extend(getattr(batch.otlp(), _FIELDS[signal][0]))
+            merged = Batch.from_otlp(request)
         merged._len = sum(len(b) for b in batches)
+        merged.metadata = metadata
         return merged
 
 

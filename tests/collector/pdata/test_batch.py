@@ -222,3 +222,26 @@ def test_importing_pdata_and_passing_otlp_through_does_not_import_pyarrow_or_pol
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_serialized_batches_merge_by_concatenation_without_parsing() -> None:
+    first, second = (Batch.from_otlp(fixtures.traces_request()), Batch.from_otlp(fixtures.traces_request()))
+    a = Batch.from_otlp_bytes(Signal.TRACES, first.otlp_bytes())
+    b = Batch.from_otlp_bytes(Signal.TRACES, second.otlp_bytes())
+    merged = Batch.merge([a, b])
+    assert merged._otlp is None  # nothing was parsed to merge
+    assert merged.otlp_bytes() == first.otlp_bytes() + second.otlp_bytes()
+    assert len(merged) == len(first) + len(second)
+    assert list(merged.otlp().resource_spans) == [*first.otlp().resource_spans, *second.otlp().resource_spans]
+
+
+def test_client_metadata_travels_with_splits_and_same_metadata_merges() -> None:
+    meta = {"x-tenant": ("a",)}
+    batch = Batch.from_otlp_bytes(
+        Signal.TRACES, Batch.from_otlp(fixtures.traces_request()).otlp_bytes(), metadata=meta
+    )
+    parts = batch.split(1)
+    assert len(parts) == len(batch) and all(p.metadata == meta for p in parts)
+    assert Batch.merge(parts).metadata == meta
+    other = Batch.from_otlp_bytes(Signal.TRACES, batch.otlp_bytes(), metadata={"x-tenant": ("b",)})
+    assert Batch.merge([batch, other]).metadata == {}
