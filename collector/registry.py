@@ -28,6 +28,8 @@ ENTRY_POINT_GROUPS: dict[Kind, str] = {
 # Modules of the built-in components; each exposes `FACTORY`.
 BUILTIN_MODULES: tuple[str, ...] = (
     "receivers.otlp.factory",
+    "processors.batch.factory",
+    "processors.memory_limiter.factory",
     "exporters.debug.factory",
     "connectors.forward.factory",
     "extensions.health_check.factory",

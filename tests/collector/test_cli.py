@@ -263,7 +263,7 @@ def test_components_lists_every_kind_with_signals_and_stability() -> None:
         "stability": {"traces_to_traces": "beta", "metrics_to_metrics": "beta", "logs_to_logs": "beta"},
     } in doc["connectors"]
     assert {"name": "health_check", "stability": {"extension": "beta"}} in doc["extensions"]
-    assert doc["processors"] == []
+    assert [p["name"] for p in doc["processors"]] == ["batch", "memory_limiter"]
 
 
 def test_the_agent_role_imports_no_columnar_or_storage_library() -> None:

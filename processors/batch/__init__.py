@@ -1,0 +1,1 @@
+"""The `batch` processor: merges small batches into bigger ones, sent on size or timeout."""
