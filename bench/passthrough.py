@@ -39,7 +39,7 @@ def sink_count(path: Path) -> int:
 
 
 def agent_config(work: Path, args: argparse.Namespace) -> Path:
-    storage = f"\n      storage: file_storage" if args.persistent else ""
+    storage = "\n      storage: file_storage" if args.persistent else ""
     extensions = f"extensions:\n  file_storage:\n    directory: {work / 'queue'}\n" if args.persistent else ""
     processors = "processors:\n  batch:\n" if args.batch else ""
     pipeline_processors = "[batch]" if args.batch else "[]"
