@@ -33,6 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "exporters.debug.factory",
     "connectors.forward.factory",
     "extensions.health_check.factory",
+    "extensions.file_storage.factory",
 )
 
 # Other names the collector's configs use for the same type (kind, alias) -> type.
