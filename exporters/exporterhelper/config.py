@@ -42,6 +42,13 @@ class QueueConfig:
             raise ValueError("num_consumers must be at least 1")
         if self.enabled and self.queue_size < 1:
             raise ValueError("queue_size must be at least 1")
+        if self.storage is not None:
+            from collector.component import ComponentId
+
+            try:
+                ComponentId.parse(self.storage)
+            except ValueError as err:
+                raise ValueError(f"storage must name an extension: {err}") from None
 
 
 @dataclass
@@ -62,12 +69,14 @@ class RetryConfig:
             raise ValueError("multiplier must be at least 1")
         if self.initial_interval <= timedelta(0) or self.max_interval < self.initial_interval:
             raise ValueError("initial_interval must be positive and at most max_interval")
+        if self.max_elapsed_time < timedelta(0):
+            raise ValueError("max_elapsed_time must not be negative (0: retry forever)")
 
 
 @dataclass
 class ExporterHelperConfig:
     """`timeout` per attempt, `sending_queue` and `retry_on_failure`: the keys every exporter has."""
 
-    timeout: timedelta = timedelta(seconds=5)
+    timeout: timedelta = timedelta(seconds=5)  # per attempt; 0: no timeout
     sending_queue: QueueConfig = field(default_factory=QueueConfig)
     retry_on_failure: RetryConfig = field(default_factory=RetryConfig)

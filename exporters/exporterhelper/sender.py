@@ -20,6 +20,6 @@ class Sender(Protocol):
         """Close connections; idempotent, safe without start."""
         ...
 
-    async def send(self, batch: Batch, timeout: float) -> None:
+    async def send(self, batch: Batch, timeout: float) -> None:  # noqa: ASYNC109 (handed to the destination)
         """One attempt within `timeout` seconds; raise RetryableError (maybe with retry_after) or PermanentError."""
         ...
