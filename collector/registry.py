@@ -31,6 +31,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "processors.batch.factory",
     "processors.memory_limiter.factory",
     "exporters.debug.factory",
+    "exporters.otlp.factory",
+    "exporters.otlphttp.factory",
     "connectors.forward.factory",
     "extensions.health_check.factory",
     "extensions.file_storage.factory",
