@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl as ssl_
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,11 +42,12 @@ def bind(endpoint: str, what: str) -> socket.socket:
 
 
 class HttpServer:
-    """One ASGI app on one address; `start` binds (failing loudly) and `shutdown` drains."""
+    """One ASGI app on one address (over TLS when given an `ssl` context); `start` binds, `shutdown` drains."""
 
-    def __init__(self, app: Any, endpoint: str, what: str) -> None:
+    def __init__(self, app: Any, endpoint: str, what: str, ssl: ssl_.SSLContext | None = None) -> None:
         self.endpoint = endpoint
         self.what = what
+        self.ssl = ssl
         self._config = uvicorn.Config(
             app,
             interface="asgi3",
@@ -54,6 +56,8 @@ class HttpServer:
             access_log=False,
             server_header=False,
             loop="none",
+            # uvicorn serves our bound socket with `config.ssl`, which it builds with this factory.
+            ssl_context_factory=(lambda _config, _default: ssl) if ssl is not None else None,
         )
         self._server: _EmbeddedUvicorn | None = None
         self._task: asyncio.Task[None] | None = None

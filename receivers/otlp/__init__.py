@@ -1,6 +1,25 @@
-"""The `otlp` receiver: OTLP over gRPC and HTTP, handing the received bytes on without re-serializing."""
+"""The `otlp` receiver: OTLP (protobuf or JSON, compressed or not) over gRPC and HTTP, with TLS,
+CORS and admission control; protobuf requests are handed on as received, without re-serializing."""
 
-from receivers.otlp.config import GrpcConfig, HttpConfig, OtlpReceiverConfig, ProtocolsConfig
+from receivers.otlp.config import (
+    AdmissionConfig,
+    CorsConfig,
+    GrpcConfig,
+    HttpConfig,
+    OtlpReceiverConfig,
+    ProtocolsConfig,
+    TlsServerConfig,
+)
 from receivers.otlp.factory import FACTORY, OtlpReceiver
 
-__all__ = ["FACTORY", "GrpcConfig", "HttpConfig", "OtlpReceiver", "OtlpReceiverConfig", "ProtocolsConfig"]
+__all__ = [
+    "FACTORY",
+    "AdmissionConfig",
+    "CorsConfig",
+    "GrpcConfig",
+    "HttpConfig",
+    "OtlpReceiver",
+    "OtlpReceiverConfig",
+    "ProtocolsConfig",
+    "TlsServerConfig",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from collector.config import split_host_port
 from collector.errors import ConfigError, Problem
@@ -11,6 +12,12 @@ from collector.signal import Signal
 DEFAULT_GRPC_ENDPOINT = "localhost:4317"
 DEFAULT_HTTP_ENDPOINT = "localhost:4318"
 DEFAULT_MAX_REQUEST_BODY_SIZE = 20 * 1024 * 1024
+# otel-arrow's admission defaults: bytes in flight, and bytes allowed to wait for room.
+DEFAULT_REQUEST_LIMIT_MIB = 128
+DEFAULT_WAITING_LIMIT_MIB = 32
+
+TlsVersion = Literal["1.0", "1.1", "1.2", "1.3"]
+_TLS_ORDER: dict[str, int] = {"1.0": 0, "1.1": 1, "1.2": 2, "1.3": 3}
 
 
 def _endpoint_problems(endpoint: str) -> list[Problem]:
@@ -26,11 +33,77 @@ def _normalize_path(path: str) -> str:
 
 
 @dataclass
+class TlsServerConfig:
+    """A server's TLS (the collector's configtls keys): its certificate, and client CAs for mTLS."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+    """When set, clients must present a certificate signed by one of these CAs (mutual TLS)."""
+    min_version: TlsVersion = "1.2"
+    max_version: TlsVersion | None = None
+
+    def validate(self) -> None:
+        """Raise ConfigError naming every key whose value is unusable."""
+        problems = [
+            Problem(key, "is required when tls is configured")
+            for key in ("cert_file", "key_file")
+            if not getattr(self, key)
+        ]
+        if self.max_version is not None and _TLS_ORDER[self.max_version] < _TLS_ORDER[self.min_version]:
+            problems.append(
+                Problem("max_version", f"{self.max_version!r} is below min_version {self.min_version!r}")
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass
+class CorsConfig:
+    """Cross-origin requests from browsers (the collector's keys); off unless origins are listed."""
+
+    allowed_origins: list[str] = field(default_factory=list)
+    """Origins allowed to send, each may hold `*` wildcards (`https://*.example.com`; `*` is any)."""
+    allowed_headers: list[str] = field(default_factory=list)
+    """Request headers allowed besides the CORS-safelisted ones; `*` allows any."""
+    max_age: int = 0
+    """Seconds a browser may cache a preflight answer."""
+
+    def validate(self) -> None:
+        """Raise ConfigError naming every key whose value is unusable."""
+        if self.max_age < 0:
+            raise ConfigError([Problem("max_age", f"must not be negative, got {self.max_age}")])
+
+
+@dataclass
+class AdmissionConfig:
+    """Bytes of requests in flight (otel-arrow's `admission`): beyond them requests wait, then are refused."""
+
+    request_limit_mib: int = DEFAULT_REQUEST_LIMIT_MIB
+    """Request bytes admitted at once, from receipt until the next consumer returns; 0 turns it off."""
+    waiting_limit_mib: int = DEFAULT_WAITING_LIMIT_MIB
+    """Request bytes allowed to wait for room; a request past it is refused (retryably) at once."""
+
+    def validate(self) -> None:
+        """Raise ConfigError naming every key whose value is unusable."""
+        problems = [
+            Problem(key, f"must not be negative, got {getattr(self, key)}")
+            for key in ("request_limit_mib", "waiting_limit_mib")
+            if getattr(self, key) < 0
+        ]
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass
 class GrpcConfig:
-    """OTLP over gRPC: the listening address and the largest message accepted."""
+    """OTLP over gRPC: the listening address, the largest message accepted, TLS and client metadata."""
 
     endpoint: str = DEFAULT_GRPC_ENDPOINT
     max_recv_msg_size_mib: int = 4
+    tls: TlsServerConfig | None = None
+    include_metadata: bool = False
+    """Hand the request's gRPC metadata on as `Batch.metadata`."""
 
     def validate(self) -> None:
         """Raise ConfigError naming every key whose value is unusable."""
@@ -45,13 +118,18 @@ class GrpcConfig:
 
 @dataclass
 class HttpConfig:
-    """OTLP over HTTP: the listening address, the body size limit and each signal's URL path."""
+    """OTLP over HTTP: the listening address, the body size limit, each signal's URL path, TLS, CORS."""
 
     endpoint: str = DEFAULT_HTTP_ENDPOINT
     max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE
+    """The largest body accepted, both as received and once decompressed."""
     traces_url_path: str = "/v1/traces"
     metrics_url_path: str = "/v1/metrics"
     logs_url_path: str = "/v1/logs"
+    tls: TlsServerConfig | None = None
+    cors: CorsConfig | None = None
+    include_metadata: bool = False
+    """Hand the request's headers on as `Batch.metadata`."""
 
     def __post_init__(self) -> None:
         # As the collector does: a path without a leading slash gets one.
@@ -100,6 +178,7 @@ class OtlpReceiverConfig:
     """Config of the `otlp` receiver."""
 
     protocols: ProtocolsConfig = field(default_factory=ProtocolsConfig)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
     def validate(self) -> None:
         """At least one protocol, as the collector requires."""

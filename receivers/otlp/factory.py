@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from collector.component import Consumer, Host, ReceiverFactory, Settings, Stability
 from collector.signal import Signal
+from receivers.otlp.admission import MIB, AdmissionQueue
 from receivers.otlp.config import OtlpReceiverConfig
 
 if TYPE_CHECKING:
+    from collector.pdata import Batch
     from collector.telemetry import ReceiverTelemetry
 
 __all__ = ["FACTORY", "OtlpReceiver", "create_receiver"]
@@ -36,6 +38,12 @@ class OtlpReceiver:
         self.nexts = dict(nexts)
         self.servers: list[_Server] = []
         self._lock = asyncio.Lock()
+        admission = config.admission
+        self.admission = AdmissionQueue(
+            admission.request_limit_mib * MIB,
+            admission.waiting_limit_mib * MIB,
+            f"receivers::{settings.id}::admission",
+        )
 
     async def start(self, host: Host) -> None:
         """Bind every configured protocol; OSError naming the endpoint if one cannot listen."""
@@ -68,24 +76,28 @@ class OtlpReceiver:
         for server in servers:
             await server.shutdown()
 
-    async def export(self, signal: Signal, data: bytes, telemetry: ReceiverTelemetry) -> None:
-        """Decode `data` (MalformedData if it is not the signal's request), hand it on and count it.
+    async def export(self, batch: Batch, telemetry: ReceiverTelemetry) -> None:
+        """Decode `batch` (MalformedData if it is not the signal's request), hand it on and count it.
 
         Raises what the next consumer raises (after counting the items as refused).
         """
-        from collector.pdata import Batch
-
-        batch = Batch.from_otlp_bytes(signal, data)
         batch.otlp()  # parse now, so a malformed request is the client's error and not the pipeline's
         items = len(batch)
         if items == 0:
             return
         try:
-            await self.nexts[signal].consume(batch)
+            await self.nexts[batch.signal].consume(batch)
         except BaseException:
-            telemetry.refused(signal, items)
+            telemetry.refused(batch.signal, items)
             raise
-        telemetry.accepted(signal, items)
+        telemetry.accepted(batch.signal, items)
+
+    def admission_refused(self, transport: str) -> None:
+        """Count a request refused by admission control (before decoding, so its items are unknown)."""
+        self.settings.telemetry.counter(
+            "airis_receiver_admission_refused_requests",
+            "Number of requests refused by the receiver's admission control (too many bytes in flight).",
+        ).add(1, receiver=str(self.settings.id), transport=transport)
 
     def what(self, protocol: str) -> str:
         """How errors and logs name one of this receiver's servers."""

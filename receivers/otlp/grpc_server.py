@@ -1,4 +1,7 @@
-"""OTLP over gRPC: generic Export handlers that take the raw request bytes, so nothing is re-serialized."""
+"""OTLP over gRPC: generic Export handlers that take the raw request bytes, so nothing is re-serialized.
+
+grpcio itself decompresses requests the client compressed (gzip, deflate).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.errors import PermanentError, RetryableError
 from collector.httpserver import bind
-from collector.pdata import MalformedData
+from collector.pdata import Batch, MalformedData
 from collector.signal import Signal
 from collector.telemetry import ReceiverTelemetry
+from receivers.otlp.admission import AdmissionRefusedError, RequestTooLargeError
 from receivers.otlp.config import GrpcConfig
 
 if TYPE_CHECKING:
@@ -56,8 +60,20 @@ def retry_info_trailer(retry_after: float | None) -> tuple[tuple[str, bytes], ..
     return ((RETRY_INFO_KEY, RetryInfo(retry_delay=delay).SerializeToString()),)
 
 
+def invocation_metadata(context: aio.ServicerContext) -> dict[str, tuple[str, ...]]:
+    """The call's metadata, lower-case keys to their values (binary `-bin` values as latin-1 text)."""
+    grouped: dict[str, list[str]] = {}
+    for key, value in context.invocation_metadata() or ():
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        grouped.setdefault(key.lower(), []).append(text)
+    return {key: tuple(values) for key, values in grouped.items()}
+
+
 class OtlpGrpcServer:
-    """A grpc.aio server with the Export method of every signal the receiver has a next consumer for."""
+    """A grpc.aio server with the Export method of every signal the receiver has a next consumer for.
+
+    Over TLS when `tls` is configured (mutual TLS when it names a `client_ca_file`).
+    """
 
     def __init__(self, receiver: OtlpReceiver, config: GrpcConfig) -> None:
         self.receiver = receiver
@@ -82,8 +98,21 @@ class OtlpGrpcServer:
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(SERVICE_NAMES[signal], {"Export": handler}),)
             )
+        credentials = None
+        if self.config.tls is not None:
+            from receivers.otlp.tls import grpc_server_credentials
+
+            tls_path = f"receivers::{self.receiver.settings.id}::protocols::grpc::tls"
+            credentials = grpc_server_credentials(self.config.tls, tls_path)
+            if self.config.tls.min_version == "1.3" or self.config.tls.max_version is not None:
+                log.warning(
+                    "%s: grpcio negotiates TLS 1.2 or 1.3; min/max_version are not applied", self.what
+                )
         try:
-            port = server.add_insecure_port(self.config.endpoint)
+            if credentials is not None:
+                port = server.add_secure_port(self.config.endpoint, credentials)
+            else:
+                port = server.add_insecure_port(self.config.endpoint)
         except RuntimeError:
             port = 0
         if port == 0:
@@ -110,12 +139,28 @@ class OtlpGrpcServer:
 
     def _export_handler(self, signal: Signal) -> Callable[[bytes, aio.ServicerContext], Awaitable[bytes]]:
         ok = _OK_RESPONSES[signal]
-        export, telemetry = self.receiver.export, self.telemetry
+        export, telemetry, admission = self.receiver.export, self.telemetry, self.receiver.admission
+        include_metadata = self.config.include_metadata
 
         async def handle(request: bytes, context: aio.ServicerContext) -> bytes:
+            reservation = admission.reservation()
             try:
-                await export(signal, request, telemetry)
+                # grpcio has read the whole message already; refuse it before decoding if there is no room
+                # (a waiting call ends when grpcio cancels it at the client's deadline).
+                await reservation.hold(len(request))
+                metadata = invocation_metadata(context) if include_metadata else {}
+                await export(Batch.from_otlp_bytes(signal, request, metadata=metadata), telemetry)
             except MalformedData as err:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            except AdmissionRefusedError as err:
+                self.receiver.admission_refused("grpc")
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    str(err),
+                    trailing_metadata=retry_info_trailer(err.retry_after),
+                )
+            except RequestTooLargeError as err:
+                self.receiver.admission_refused("grpc")
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
             except RetryableError as err:
                 await context.abort(
@@ -130,6 +175,8 @@ class OtlpGrpcServer:
                 # As the collector: any other error is assumed to be retryable.
                 log.exception("%s: the next consumer failed on %s", self.what, signal.value)
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"{type(err).__name__}: {err}")
+            finally:
+                reservation.release()
             return ok
 
         return handle

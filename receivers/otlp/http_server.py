@@ -1,12 +1,19 @@
-"""OTLP over HTTP (binary protobuf): one POST route per signal, errors as serialized `google.rpc.Status`."""
+"""OTLP over HTTP: protobuf or JSON bodies, compressed or not, one POST route per signal.
+
+Answers in the request's encoding, as the collector does: a serialized Export*ServiceResponse (or
+`{}` for JSON) on success, a `google.rpc.Status` on error.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import orjson
+from google.protobuf import json_format
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.code_pb2 import Code
@@ -17,21 +24,38 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.errors import PermanentError, RetryableError
 from collector.httpserver import HttpServer
-from collector.pdata import MalformedData
+from collector.pdata import Batch, MalformedData
 from collector.signal import Signal
 from collector.telemetry import ReceiverTelemetry
-from receivers.otlp.config import HttpConfig
+from receivers.otlp.admission import AdmissionRefusedError, RequestTooLargeError
+from receivers.otlp.compression import (
+    BodyTooLargeError,
+    CorruptBodyError,
+    UnsupportedEncodingError,
+    body_decoder,
+)
+from receivers.otlp.config import CorsConfig, HttpConfig
 
 if TYPE_CHECKING:
     from receivers.otlp.factory import OtlpReceiver
 
-__all__ = ["DEFAULT_RETRY_AFTER_SECONDS", "PROTOBUF", "OtlpHttpServer", "build_app", "grpc_code_for_http"]
+__all__ = [
+    "DEFAULT_RETRY_AFTER_SECONDS",
+    "JSON",
+    "PROTOBUF",
+    "OtlpHttpServer",
+    "build_app",
+    "grpc_code_for_http",
+    "status_response",
+]
 
 log = logging.getLogger("airis.receivers.otlp")
 
@@ -44,6 +68,8 @@ _OK_RESPONSES: dict[Signal, bytes] = {
     Signal.METRICS: ExportMetricsServiceResponse().SerializeToString(),
     Signal.LOGS: ExportLogsServiceResponse().SerializeToString(),
 }
+# An empty Export*ServiceResponse in OTLP/JSON (no partial success is ever reported).
+_OK_JSON = b"{}"
 
 
 def grpc_code_for_http(status: int) -> int:
@@ -63,39 +89,47 @@ def grpc_code_for_http(status: int) -> int:
 
 
 def status_response(
-    status: int, message: str, headers: dict[str, str] | None = None, details: list[AnyProto] | None = None
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: list[AnyProto] | None = None,
+    as_json: bool = False,
 ) -> Response:
-    """An OTLP/HTTP error: a serialized `google.rpc.Status` saying what is wrong."""
+    """An OTLP/HTTP error: a `google.rpc.Status` saying what is wrong, serialized or as JSON."""
     body = Status(code=grpc_code_for_http(status), message=message, details=details or [])
+    if as_json:
+        content = orjson.dumps(json_format.MessageToDict(body))
+        return Response(content, status_code=status, headers=headers, media_type=JSON)
     return Response(body.SerializeToString(), status_code=status, headers=headers, media_type=PROTOBUF)
 
 
-def _retry_response(err: RetryableError) -> Response:
+def _retry_response(err: RetryableError, as_json: bool) -> Response:
     seconds = err.retry_after if err.retry_after is not None else DEFAULT_RETRY_AFTER_SECONDS
     nanos_total = max(0, math.ceil(seconds * 1e9))
     delay = Duration(seconds=nanos_total // 1_000_000_000, nanos=nanos_total % 1_000_000_000)
     detail = AnyProto()
     detail.Pack(RetryInfo(retry_delay=delay))
     headers = {"Retry-After": str(max(0, math.ceil(seconds)))}
-    return status_response(503, str(err), headers, [detail])
+    return status_response(503, str(err), headers, [detail], as_json)
 
 
-class _BodyTooLargeError(Exception):
-    pass
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _header_metadata(request: Request) -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    for name, value in request.headers.raw:
+        grouped.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    return {name: tuple(values) for name, values in grouped.items()}
+
+
+def _decode(signal: Signal, body: bytes, as_json: bool, metadata: dict[str, tuple[str, ...]]) -> Batch:
+    if not as_json:
+        return Batch.from_otlp_bytes(signal, body, metadata=metadata)
+    from collector.pdata import otlpjson
+
+    return Batch(signal, otlp=otlpjson.decode(signal, body), metadata=metadata)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -103,43 +137,70 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def _export_endpoint(receiver: OtlpReceiver, config: HttpConfig, signal: Signal, what: str) -> Endpoint:
     ok = _OK_RESPONSES[signal]
-    export = receiver.export
+    export, admission = receiver.export, receiver.admission
     telemetry = ReceiverTelemetry(receiver.settings.telemetry, str(receiver.settings.id), "http")
     limit = config.max_request_body_size
+    limit_key = f"receivers::{receiver.settings.id}::protocols::http::max_request_body_size"
+    include_metadata = config.include_metadata
 
     async def endpoint(request: Request) -> Response:
         if request.method != "POST":
             return status_response(
                 405, f"{request.method} method not allowed, supported: [POST]", {"Allow": "POST"}
             )
-        content_type = request.headers.get("content-type", "")
-        media_type = content_type.partition(";")[0].strip().lower()
-        if media_type == JSON:
+        media_type = _media_type(request)
+        if media_type not in (PROTOBUF, JSON):
+            content_type = request.headers.get("content-type", "")
             return status_response(
-                415, f"{JSON} is not supported yet (JSON arrives in a later version); send {PROTOBUF}"
+                415, f"unsupported media type {content_type!r}, supported: [{JSON}, {PROTOBUF}]"
             )
-        if media_type != PROTOBUF:
-            return status_response(415, f"unsupported media type {content_type!r}, supported: [{PROTOBUF}]")
+        as_json = media_type == JSON
         try:
-            body = await _read_body(request, limit)
-        except _BodyTooLargeError:
+            decoder = body_decoder(request.headers.get("content-encoding", ""), limit)
+        except UnsupportedEncodingError as err:
+            return status_response(400, str(err), as_json=as_json)
+        declared = request.headers.get("content-length", "")
+        reservation = admission.reservation()
+        try:
+            if declared.isdigit():
+                if int(declared) > limit:
+                    raise BodyTooLargeError(limit, decompressed=False)
+                await reservation.hold(int(declared))  # before reading: a full receiver reads nothing
+            async for chunk in request.stream():
+                decoder.feed(chunk)
+            body = decoder.finish()
+            await reservation.hold(len(body))
+            batch = _decode(signal, body, as_json, _header_metadata(request) if include_metadata else {})
+            await export(batch, telemetry)
+        except BodyTooLargeError as err:
+            compressed = "once decompressed " if err.decompressed else ""
             return status_response(
                 413,
-                f"request body too large: the limit is {limit} bytes "
-                f"(receivers::{receiver.settings.id}::protocols::http::max_request_body_size)",
+                f"request body too large: the limit is {limit} bytes {compressed}({limit_key})",
+                as_json=as_json,
             )
-        try:
-            await export(signal, body, telemetry)
-        except MalformedData as err:
-            return status_response(400, str(err))
+        except (CorruptBodyError, MalformedData) as err:
+            return status_response(400, str(err), as_json=as_json)
+        except AdmissionRefusedError as err:
+            receiver.admission_refused("http")
+            return _retry_response(err, as_json)
+        except RequestTooLargeError as err:
+            receiver.admission_refused("http")
+            return status_response(413, str(err), as_json=as_json)
         except RetryableError as err:
-            return _retry_response(err)
+            return _retry_response(err, as_json)
         except PermanentError as err:
-            return status_response(500, str(err))
+            return status_response(500, str(err), as_json=as_json)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is left to read it
         except Exception as err:
             # As the collector: an error that is not marked permanent is assumed to be retryable.
             log.exception("%s: the next consumer failed on %s", what, signal.value)
-            return _retry_response(RetryableError(f"{type(err).__name__}: {err}"))
+            return _retry_response(RetryableError(f"{type(err).__name__}: {err}"), as_json)
+        finally:
+            reservation.release()
+        if as_json:
+            return Response(_OK_JSON, media_type=JSON)
         return Response(ok, media_type=PROTOBUF)
 
     return endpoint
@@ -153,28 +214,61 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"{request.method} method not allowed, supported: [POST]"
     else:
         message = str(exc.detail)
-    return status_response(exc.status_code, message, dict(exc.headers or {}))
+    as_json = _media_type(request) == JSON
+    return status_response(exc.status_code, message, dict(exc.headers or {}), as_json=as_json)
 
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+def origin_regex(origins: list[str]) -> str | None:
+    """One regex matching every origin holding a `*` wildcard (any characters), ignoring case."""
+    patterns = [re.escape(o).replace(r"\*", ".*") for o in origins if "*" in o and o != "*"]
+    return "(?i)" + "|".join(f"(?:{p})" for p in patterns) if patterns else None
+
+
+def _cors_middleware(cors: CorsConfig) -> Middleware:
+    # As the collector (rs/cors): credentials allowed, the CORS-safelisted headers always allowed,
+    # and X-Requested-With too when no header is listed.
+    origins = [o for o in cors.allowed_origins if o == "*" or "*" not in o]
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_origin_regex=origin_regex(cors.allowed_origins),
+        allow_methods=["GET", "HEAD", "POST"],
+        allow_headers=cors.allowed_headers or ["X-Requested-With"],
+        allow_credentials=True,
+        max_age=cors.max_age,
+    )
+
+
 def build_app(receiver: OtlpReceiver, config: HttpConfig, what: str) -> Starlette:
-    """The ASGI app: the export route of every signal the receiver has a next consumer for."""
+    """The ASGI app: the export route of every signal the receiver has a next consumer for (and CORS)."""
     paths = config.url_paths()
     routes = [
         Route(paths[signal], _export_endpoint(receiver, config, signal, what), methods=_ALL_METHODS)
         for signal in receiver.nexts
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    middleware = []
+    if config.cors is not None and config.cors.allowed_origins:
+        middleware.append(_cors_middleware(config.cors))
+    elif config.cors is not None and config.cors.allowed_headers:
+        log.warning("%s: cors lists allowed_headers but no allowed_origins, so it is ignored", what)
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_error})
 
 
 class OtlpHttpServer:
-    """The receiver's HTTP server (uvicorn in airis's own loop)."""
+    """The receiver's HTTP server (uvicorn in airis's own loop), over TLS when `tls` is configured."""
 
     def __init__(self, receiver: OtlpReceiver, config: HttpConfig) -> None:
         self.what = receiver.what("http")
-        self._server = HttpServer(build_app(receiver, config, self.what), config.endpoint, self.what)
+        ssl = None
+        if config.tls is not None:
+            from receivers.otlp.tls import server_ssl_context
+
+            ssl = server_ssl_context(config.tls, f"receivers::{receiver.settings.id}::protocols::http::tls")
+        app = build_app(receiver, config, self.what)
+        self._server = HttpServer(app, config.endpoint, self.what, ssl=ssl)
 
     @property
     def port(self) -> int:

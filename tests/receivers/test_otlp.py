@@ -31,7 +31,15 @@ from collector.pdata import Batch
 from collector.signal import Signal
 from collector.telemetry import MetricsRegistry
 from receivers.otlp import FACTORY, OtlpReceiver
-from receivers.otlp.config import GrpcConfig, HttpConfig, OtlpReceiverConfig, ProtocolsConfig
+from receivers.otlp.config import (
+    AdmissionConfig,
+    CorsConfig,
+    GrpcConfig,
+    HttpConfig,
+    OtlpReceiverConfig,
+    ProtocolsConfig,
+    TlsServerConfig,
+)
 
 PROTOBUF = "application/x-protobuf"
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -72,8 +80,8 @@ class Running:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.http_port}{path}"
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.http_port}{path}"
 
     def counter(self, name: str, transport: str) -> float:
         try:
@@ -89,13 +97,17 @@ def make_settings(registry: MetricsRegistry) -> Settings:
 async def start_receiver(
     signals: tuple[Signal, ...] = (Signal.TRACES, Signal.METRICS, Signal.LOGS),
     http: HttpConfig | None = None,
+    grpc_config: GrpcConfig | None = None,
+    admission: AdmissionConfig | None = None,
 ) -> Running:
     registry = MetricsRegistry()
     consumers = {signal: RecordingConsumer() for signal in signals}
     http_config = http or HttpConfig()
     http_config.endpoint = f"127.0.0.1:{free_port()}"
+    grpc_config = grpc_config or GrpcConfig()
+    grpc_config.endpoint = f"127.0.0.1:{free_port()}"
     config = OtlpReceiverConfig(
-        ProtocolsConfig(grpc=GrpcConfig(endpoint=f"127.0.0.1:{free_port()}"), http=http_config)
+        ProtocolsConfig(grpc=grpc_config, http=http_config), admission=admission or AdmissionConfig()
     )
     receiver = FACTORY.create(make_settings(registry), config, consumers)
     assert isinstance(receiver, OtlpReceiver)
@@ -396,18 +408,6 @@ async def test_http_url_paths_are_configurable() -> None:
 # --- HTTP request errors -------------------------------------------------------------------------
 
 
-async def test_http_json_is_refused_with_415_saying_it_comes_later(running: Running) -> None:
-    async with httpx.AsyncClient() as client:
-        response = await client.post(
-            running.url("/v1/traces"), content=b"{}", headers={"content-type": "application/json"}
-        )
-    assert response.status_code == 415
-    status = decode_status(response)
-    assert "application/json is not supported yet" in status.message
-    assert PROTOBUF in status.message
-    assert running.consumers[Signal.TRACES].batches == []
-
-
 async def test_http_other_content_types_are_refused_with_415(running: Running) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.post(
@@ -415,7 +415,7 @@ async def test_http_other_content_types_are_refused_with_415(running: Running) -
         )
     assert response.status_code == 415
     assert decode_status(response).message == (
-        "unsupported media type 'text/plain', supported: [application/x-protobuf]"
+        "unsupported media type 'text/plain', supported: [application/json, application/x-protobuf]"
     )
 
 
@@ -792,3 +792,969 @@ def test_every_bad_protocol_value_is_reported_with_its_key_path() -> None:
         "receivers::otlp::protocols::http::traces_url_path",
     ]
     assert any("'no-port' is not a host:port address" in p.message for p in problems)
+
+
+# --- OTLP/JSON -----------------------------------------------------------------------------------
+
+JSON_TRACE = b"""{
+  "resourceSpans": [{
+    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]},
+    "scopeSpans": [{
+      "scope": {"name": "browser-sdk"},
+      "spans": [
+        {"traceId": "5B8EFFF798038103D269B633813FC60C", "spanId": "EEE19B7EC3C1B174",
+         "name": "upper", "kind": 2, "startTimeUnixNano": "1544712660000000000",
+         "endTimeUnixNano": "1544712661000000000",
+         "attributes": [{"key": "http.status_code", "value": {"intValue": "200"}}]},
+        {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b175",
+         "parentSpanId": "eee19b7ec3c1b174", "name": "lower", "kind": 3}
+      ]
+    }]
+  }]
+}"""
+
+
+def json_status(response: httpx.Response) -> dict[str, Any]:
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_http_json_with_upper_and_lower_case_hex_ids_is_recorded_field_by_field(
+    running: Running,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            running.url("/v1/traces"), content=JSON_TRACE, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {}
+    (batch,) = running.consumers[Signal.TRACES].batches
+    assert batch.signal is Signal.TRACES and len(batch) == 2
+    request: Any = batch.otlp()
+    resource_spans = request.resource_spans[0]
+    assert resource_spans.resource.attributes[0].value.string_value == "checkout"
+    assert resource_spans.scope_spans[0].scope.name == "browser-sdk"
+    upper, lower = resource_spans.scope_spans[0].spans
+    trace_id = bytes.fromhex("5b8efff798038103d269b633813fc60c")
+    assert (upper.name, upper.trace_id, upper.span_id) == (
+        "upper",
+        trace_id,
+        bytes.fromhex("eee19b7ec3c1b174"),
+    )
+    assert (upper.kind, upper.start_time_unix_nano, upper.end_time_unix_nano) == (
+        2,
+        1544712660000000000,
+        1544712661000000000,
+    )
+    assert upper.attributes[0].value.int_value == 200
+    assert (lower.name, lower.trace_id, lower.parent_span_id) == ("lower", trace_id, upper.span_id)
+    assert lower.span_id == bytes.fromhex("eee19b7ec3c1b175")
+    assert running.counter("otelcol_receiver_accepted_spans_total", "http") == 2
+
+
+async def test_http_json_that_is_not_otlp_is_400_with_a_json_status(running: Running) -> None:
+    async with httpx.AsyncClient() as client:
+        bad_id = await client.post(
+            running.url("/v1/traces"),
+            content=b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz"}]}]}]}',
+            headers={"content-type": "application/json"},
+        )
+        not_json = await client.post(
+            running.url("/v1/traces"), content=b"{oops", headers={"content-type": "application/json"}
+        )
+        after = await client.post(
+            running.url("/v1/traces"), content=JSON_TRACE, headers={"content-type": "application/json"}
+        )
+    for response in (bad_id, not_json):
+        assert response.status_code == 400
+        status = json_status(response)
+        assert status["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert status["message"]
+    assert "traceId" in json_status(bad_id)["message"]
+    assert after.status_code == 200
+    assert span_names(running.consumers[Signal.TRACES].batches) == ["upper", "lower"]
+
+
+async def test_http_json_retryable_error_is_503_with_a_json_status_and_retry_delay(running: Running) -> None:
+    running.consumers[Signal.TRACES].error = RetryableError("queue full", retry_after=2.5)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            running.url("/v1/traces"), content=JSON_TRACE, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3"
+    assert json_status(response) == {
+        "code": grpc.StatusCode.UNAVAILABLE.value[0],
+        "message": "queue full",
+        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.500s"}],
+    }
+
+
+async def test_http_json_to_an_unserved_signal_is_404_as_json() -> None:
+    run = await start_receiver(signals=(Signal.TRACES,))
+    try:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                run.url("/v1/logs"), content=b"{}", headers={"content-type": "application/json"}
+            )
+        assert response.status_code == 404
+        assert json_status(response)["code"] == grpc.StatusCode.UNIMPLEMENTED.value[0]
+    finally:
+        await run.receiver.shutdown()
+
+
+# --- request compression -------------------------------------------------------------------------
+
+
+def _compress(encoding: str, data: bytes) -> bytes:
+    import gzip
+    import zlib
+
+    import cramjam
+
+    if encoding in ("gzip", "x-gzip"):
+        return gzip.compress(data)
+    if encoding in ("zlib", "deflate"):
+        return zlib.compress(data)
+    if encoding == "zstd":
+        return bytes(cramjam.zstd.compress(data))
+    if encoding == "snappy":
+        return bytes(cramjam.snappy.compress_raw(data))  # the block format
+    if encoding in ("snappy-framed", "x-snappy-framed"):
+        return bytes(cramjam.snappy.compress(data))  # the framing format
+    if encoding == "lz4":
+        return bytes(cramjam.lz4.compress(data))
+    raise AssertionError(encoding)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compression"),
+    [
+        ("gzip", "gzip"),
+        ("x-gzip", "gzip"),
+        ("GZIP", "gzip"),
+        ("zlib", "zlib"),
+        ("deflate", "deflate"),
+        ("zstd", "zstd"),
+        ("snappy", "snappy"),
+        ("snappy", "snappy-framed"),  # the collector's former framed "snappy" is recognized
+        ("x-snappy-framed", "x-snappy-framed"),
+        ("lz4", "lz4"),
+        ("identity", "identity"),
+    ],
+)
+async def test_http_each_content_encoding_is_decompressed(
+    running: Running, encoding: str, compression: str
+) -> None:
+    body = trace_request("compressed", attrs={"k": "v" * 500}).SerializeToString()
+    wire = body if compression == "identity" else _compress(compression, body)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            running.url("/v1/traces"),
+            content=wire,
+            headers={"content-type": PROTOBUF, "content-encoding": encoding},
+        )
+    assert response.status_code == 200, response.content
+    (batch,) = running.consumers[Signal.TRACES].batches
+    assert batch.otlp_bytes() == body
+
+
+async def test_http_gzip_json_is_decompressed_then_decoded(running: Running) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            running.url("/v1/traces"),
+            content=_compress("gzip", JSON_TRACE),
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
+    assert response.status_code == 200
+    assert span_names(running.consumers[Signal.TRACES].batches) == ["upper", "lower"]
+
+
+async def test_sdk_http_span_exporter_with_gzip_compression_delivers_spans(
+    running: Running, sdk_spans: list[Any]
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    exporter: Any = OTLPSpanExporter(endpoint=running.url("/v1/traces"), compression=Compression.Gzip)
+    try:
+        result = await asyncio.to_thread(exporter.export, sdk_spans)
+    finally:
+        exporter.shutdown()
+    assert result is SpanExportResult.SUCCESS
+    _assert_sdk_spans_recorded(running.consumers[Signal.TRACES].batches)
+
+
+async def test_sdk_grpc_span_exporter_with_gzip_compression_delivers_spans(
+    running: Running, sdk_spans: list[Any]
+) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    exporter = OTLPSpanExporter(
+        endpoint=running.grpc_target, insecure=True, compression=grpc.Compression.Gzip
+    )
+    try:
+        result = await asyncio.to_thread(exporter.export, sdk_spans)
+    finally:
+        exporter.shutdown()
+    assert result is SpanExportResult.SUCCESS
+    _assert_sdk_spans_recorded(running.consumers[Signal.TRACES].batches)
+
+
+async def test_http_unknown_content_encoding_is_400_naming_the_supported_ones(running: Running) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            running.url("/v1/traces"),
+            content=b"x",
+            headers={"content-type": PROTOBUF, "content-encoding": "br"},
+        )
+    assert response.status_code == 400
+    assert decode_status(response).message == (
+        "unsupported Content-Encoding 'br', supported: "
+        "[deflate, gzip, identity, lz4, snappy, x-gzip, x-snappy-framed, zlib, zstd]"
+    )
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "zstd", "snappy", "lz4", "deflate"])
+async def test_http_truncated_or_corrupt_compressed_body_is_400_and_the_next_request_is_served(
+    running: Running, encoding: str
+) -> None:
+    body = trace_request(*[f"s{i}" for i in range(50)]).SerializeToString()
+    compressed = _compress(encoding, body)
+    async with httpx.AsyncClient() as client:
+        truncated = await client.post(
+            running.url("/v1/traces"),
+            content=compressed[: len(compressed) // 2],
+            headers={"content-type": PROTOBUF, "content-encoding": encoding},
+        )
+        garbage = await client.post(
+            running.url("/v1/traces"),
+            content=b"\x00not compressed at all\xff" * 3,
+            headers={"content-type": PROTOBUF, "content-encoding": encoding},
+        )
+        after = await client.post(
+            running.url("/v1/traces"),
+            content=_compress(encoding, trace_request("next").SerializeToString()),
+            headers={"content-type": PROTOBUF, "content-encoding": encoding},
+        )
+    for response in (truncated, garbage):
+        assert response.status_code == 400
+        status = decode_status(response)
+        assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert status.message.startswith(f"invalid {encoding} body: ")
+    assert after.status_code == 200
+    assert span_names(running.consumers[Signal.TRACES].batches) == ["next"]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@pytest.fixture(scope="module")
+def bombs() -> dict[str, bytes]:
+    """1 GiB of zeros as one gzip stream (about 1 MB) and one zstd frame (about 32 KB)."""
+    import struct
+    import zlib
+
+    import cramjam
+
+    chunk, count = bytes(16 * 1024 * 1024), 64
+    # A fully flushed deflate block of the chunk can be repeated; then the final block and trailer.
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(chunk, crc)
+    trailer = struct.pack("<II", crc, (count * len(chunk)) & 0xFFFFFFFF)
+    gzip_bomb = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + block * count + b"\x03\x00" + trailer
+    zstd_stream = cramjam.zstd.Compressor()
+    for _ in range(count):
+        zstd_stream.compress(chunk)
+    return {"gzip": gzip_bomb, "zstd": bytes(zstd_stream.finish())}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "zstd"])
+async def test_http_compression_bomb_is_413_quickly_without_memory_growing(
+    running: Running, bombs: dict[str, bytes], encoding: str
+) -> None:
+    bomb = bombs[encoding]
+    assert len(bomb) < 2 * 1024 * 1024
+    before = _rss_bytes()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            running.url("/v1/traces"),
+            content=bomb,
+            headers={"content-type": PROTOBUF, "content-encoding": encoding},
+        )
+    elapsed = loop.time() - started
+    assert response.status_code == 413
+    status = decode_status(response)
+    assert "the limit is 20971520 bytes once decompressed" in status.message
+    assert "receivers::otlp::protocols::http::max_request_body_size" in status.message
+    assert elapsed < 5
+    assert _rss_bytes() - before < 100 * 1024 * 1024
+    assert running.consumers[Signal.TRACES].batches == []
+
+
+async def test_http_50_mib_body_is_413(running: Running) -> None:
+    body = bytes(50 * 1024 * 1024)
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 1024 * 1024):
+            yield body[start : start + 1024 * 1024]
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        declared = await client.post(
+            running.url("/v1/traces"), content=body, headers={"content-type": PROTOBUF}
+        )
+        chunked = await client.post(
+            running.url("/v1/traces"), content=streamed(), headers={"content-type": PROTOBUF}
+        )
+        after = await client.post(
+            running.url("/v1/traces"),
+            content=trace_request("fine").SerializeToString(),
+            headers={"content-type": PROTOBUF},
+        )
+    assert declared.status_code == chunked.status_code == 413
+    assert "the limit is 20971520 bytes" in decode_status(declared).message
+    assert after.status_code == 200
+    assert span_names(running.consumers[Signal.TRACES].batches) == ["fine"]
+
+
+# --- CORS ----------------------------------------------------------------------------------------
+
+
+def _preflight_headers(origin: str, request_headers: str = "content-type") -> dict[str, str]:
+    return {
+        "origin": origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": request_headers,
+    }
+
+
+async def test_cors_preflight_and_request_from_an_allowed_origin_get_cors_headers() -> None:
+    cors = CorsConfig(
+        allowed_origins=["https://*.example.com", "http://exact.test"],
+        allowed_headers=["X-Tenant"],
+        max_age=600,
+    )
+    run = await start_receiver(http=HttpConfig(cors=cors))
+    try:
+        async with httpx.AsyncClient() as client:
+            wildcard = await client.options(
+                run.url("/v1/traces"),
+                headers=_preflight_headers("https://shop.example.com", "content-type,x-tenant"),
+            )
+            exact = await client.options(
+                run.url("/v1/traces"), headers=_preflight_headers("http://exact.test")
+            )
+            post = await client.post(
+                run.url("/v1/traces"),
+                content=trace_request("from-browser").SerializeToString(),
+                headers={"content-type": PROTOBUF, "origin": "https://shop.example.com", "x-tenant": "a"},
+            )
+        assert wildcard.status_code == exact.status_code == 200
+        assert wildcard.headers["access-control-allow-origin"] == "https://shop.example.com"
+        assert exact.headers["access-control-allow-origin"] == "http://exact.test"
+        assert wildcard.headers["access-control-allow-credentials"] == "true"
+        assert wildcard.headers["access-control-max-age"] == "600"
+        assert "POST" in wildcard.headers["access-control-allow-methods"]
+        allowed = {h.strip().lower() for h in wildcard.headers["access-control-allow-headers"].split(",")}
+        assert {"x-tenant", "content-type"} <= allowed
+        assert post.status_code == 200
+        assert post.headers["access-control-allow-origin"] == "https://shop.example.com"
+        assert post.headers["access-control-allow-credentials"] == "true"
+        assert span_names(run.consumers[Signal.TRACES].batches) == ["from-browser"]
+    finally:
+        await run.receiver.shutdown()
+
+
+async def test_cors_refuses_other_origins_and_unlisted_headers() -> None:
+    cors = CorsConfig(allowed_origins=["https://*.example.com"])
+    run = await start_receiver(http=HttpConfig(cors=cors))
+    try:
+        async with httpx.AsyncClient() as client:
+            other = await client.options(
+                run.url("/v1/traces"), headers=_preflight_headers("https://evil.test")
+            )
+            # The wildcard does not let the scheme or the parent domain through.
+            plain = await client.options(
+                run.url("/v1/traces"), headers=_preflight_headers("http://shop.example.com")
+            )
+            header = await client.options(
+                run.url("/v1/traces"),
+                headers=_preflight_headers("https://shop.example.com", "x-unlisted"),
+            )
+            post = await client.post(
+                run.url("/v1/traces"),
+                content=trace_request("x").SerializeToString(),
+                headers={"content-type": PROTOBUF, "origin": "https://evil.test"},
+            )
+        assert (other.status_code, other.text) == (400, "Disallowed CORS origin")
+        assert (plain.status_code, plain.text) == (400, "Disallowed CORS origin")
+        assert (header.status_code, header.text) == (400, "Disallowed CORS headers")
+        assert "access-control-allow-origin" not in other.headers
+        assert "access-control-allow-origin" not in post.headers
+    finally:
+        await run.receiver.shutdown()
+
+
+async def test_without_cors_a_preflight_is_not_answered(running: Running) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.options(
+            running.url("/v1/traces"), headers=_preflight_headers("https://app.example.com")
+        )
+    assert response.status_code == 405
+    assert "access-control-allow-origin" not in response.headers
+
+
+# --- TLS -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Certs:
+    ca: str
+    server_cert: str
+    server_key: str
+    client_cert: str
+    client_key: str
+
+
+def _openssl(*args: str, cwd: Any) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI."""
+    folder = tmp_path_factory.mktemp("certs")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        cwd=folder,
+    )
+    for name, usage, san in (
+        ("server", "serverAuth", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"),
+        ("client", "clientAuth", ""),
+    ):
+        (folder / f"{name}.ext").write_text(f"basicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n{san}")
+        _openssl(
+            "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=folder
+        )
+        _openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=folder,
+        )  # fmt: skip
+    return Certs(
+        *(str(folder / f) for f in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key"))
+    )
+
+
+def _tls(certs: Certs, mutual: bool) -> TlsServerConfig:
+    return TlsServerConfig(
+        cert_file=certs.server_cert,
+        key_file=certs.server_key,
+        client_ca_file=certs.ca if mutual else "",
+    )
+
+
+async def _start_tls_receiver(certs: Certs, mutual: bool) -> Running:
+    return await start_receiver(
+        http=HttpConfig(tls=_tls(certs, mutual)), grpc_config=GrpcConfig(tls=_tls(certs, mutual))
+    )
+
+
+def _grpc_credentials(certs: Certs, with_client_cert: bool) -> grpc.ChannelCredentials:
+    def read(path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    if not with_client_cert:
+        return grpc.ssl_channel_credentials(root_certificates=read(certs.ca))
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(certs.ca),
+        private_key=read(certs.client_key),
+        certificate_chain=read(certs.client_cert),
+    )
+
+
+async def _grpc_tls_call(target: str, credentials: grpc.ChannelCredentials, body: bytes) -> Any:
+    async with aio.secure_channel(target, credentials) as channel:
+        call = channel.unary_unary(TRACE_EXPORT, request_serializer=None, response_deserializer=None)
+        try:
+            await call(body, timeout=10)
+        except aio.AioRpcError as err:
+            return err
+        return None
+
+
+@pytest.fixture
+def requests_without_ca_bundle_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the SDK's `certificate_file`."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
+@pytest.mark.usefixtures("requests_without_ca_bundle_env")
+async def test_tls_serves_sdk_exporters_over_both_protocols(certs: Certs, sdk_spans: list[Any]) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    run = await _start_tls_receiver(certs, mutual=False)
+    try:
+        exporters: list[Any] = [
+            GrpcExporter(endpoint=run.grpc_target, credentials=_grpc_credentials(certs, False), timeout=10),
+            HttpExporter(endpoint=run.url("/v1/traces", "https"), certificate_file=certs.ca, timeout=10),
+        ]
+        for exporter in exporters:
+            try:
+                assert await asyncio.to_thread(exporter.export, sdk_spans) is SpanExportResult.SUCCESS
+            finally:
+                exporter.shutdown()
+        batches = run.consumers[Signal.TRACES].batches
+        assert [sorted(span_names([b])) for b in batches] == [["child", "parent"], ["child", "parent"]]
+        async with httpx.AsyncClient(verify=False) as client:
+            with pytest.raises(httpx.TransportError):
+                await client.post(
+                    run.url("/v1/traces"),  # plain HTTP to the TLS port
+                    content=trace_request("x").SerializeToString(),
+                    headers={"content-type": PROTOBUF},
+                )
+        _, error = await grpc_call(run.grpc_target, TRACE_EXPORT, trace_request("x").SerializeToString())
+        assert error is not None and error.code() is grpc.StatusCode.UNAVAILABLE
+        assert len(run.consumers[Signal.TRACES].batches) == 2
+    finally:
+        await run.receiver.shutdown()
+
+
+@pytest.mark.usefixtures("requests_without_ca_bundle_env")
+async def test_mutual_tls_accepts_clients_with_a_certificate_and_refuses_the_others(
+    certs: Certs, sdk_spans: list[Any]
+) -> None:
+    import ssl
+
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    run = await _start_tls_receiver(certs, mutual=True)
+    body = trace_request("no-cert").SerializeToString()
+    try:
+        exporters: list[Any] = [
+            GrpcExporter(endpoint=run.grpc_target, credentials=_grpc_credentials(certs, True), timeout=10),
+            HttpExporter(
+                endpoint=run.url("/v1/traces", "https"),
+                certificate_file=certs.ca,
+                client_key_file=certs.client_key,
+                client_certificate_file=certs.client_cert,
+                timeout=10,
+            ),
+        ]
+        for exporter in exporters:
+            try:
+                assert await asyncio.to_thread(exporter.export, sdk_spans) is SpanExportResult.SUCCESS
+            finally:
+                exporter.shutdown()
+        assert len(run.consumers[Signal.TRACES].batches) == 2
+
+        error = await _grpc_tls_call(run.grpc_target, _grpc_credentials(certs, False), body)
+        assert error is not None and error.code() is grpc.StatusCode.UNAVAILABLE
+        without_cert = ssl.create_default_context(cafile=certs.ca)
+        async with httpx.AsyncClient(verify=without_cert) as client:
+            with pytest.raises(httpx.TransportError):
+                await client.post(
+                    run.url("/v1/traces", "https"), content=body, headers={"content-type": PROTOBUF}
+                )
+        with_cert = ssl.create_default_context(cafile=certs.ca)
+        with_cert.load_cert_chain(certs.client_cert, certs.client_key)
+        async with httpx.AsyncClient(verify=with_cert) as client:
+            response = await client.post(
+                run.url("/v1/traces", "https"),
+                content=trace_request("with-cert").SerializeToString(),
+                headers={"content-type": PROTOBUF},
+            )
+        assert response.status_code == 200
+        assert span_names(run.consumers[Signal.TRACES].batches[2:]) == ["with-cert"]
+    finally:
+        await run.receiver.shutdown()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+async def test_tls_with_a_missing_certificate_fails_start_naming_the_key(
+    certs: Certs, protocol: str, tmp_path: Any
+) -> None:
+    from collector.errors import ConfigError
+
+    tls = TlsServerConfig(cert_file=str(tmp_path / "missing.crt"), key_file=certs.server_key)
+    endpoint = f"127.0.0.1:{free_port()}"
+    protocols = (
+        ProtocolsConfig(grpc=GrpcConfig(endpoint=endpoint, tls=tls))
+        if protocol == "grpc"
+        else ProtocolsConfig(http=HttpConfig(endpoint=endpoint, tls=tls))
+    )
+    receiver = FACTORY.create(
+        make_settings(MetricsRegistry()), OtlpReceiverConfig(protocols), {Signal.TRACES: RecordingConsumer()}
+    )
+    with pytest.raises(ConfigError) as raised:
+        await receiver.start(NoHost())
+    (problem,) = raised.value.problems
+    assert problem.path == f"receivers::otlp::protocols::{protocol}::tls::cert_file"
+    assert "missing.crt" in problem.message
+    await receiver.shutdown()
+
+
+# --- include_metadata ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("include", [True, False])
+async def test_include_metadata_hands_headers_and_grpc_metadata_on(include: bool) -> None:
+    run = await start_receiver(
+        http=HttpConfig(include_metadata=include), grpc_config=GrpcConfig(include_metadata=include)
+    )
+    try:
+        body = trace_request("m").SerializeToString()
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                run.url("/v1/traces"),
+                content=body,
+                headers=[("content-type", PROTOBUF), ("X-Tenant", "acme"), ("x-tag", "a"), ("x-tag", "b")],
+            )
+        assert response.status_code == 200
+        async with aio.insecure_channel(run.grpc_target) as channel:
+            call = channel.unary_unary(TRACE_EXPORT, request_serializer=None, response_deserializer=None)
+            await call(body, timeout=10, metadata=(("x-tenant", "acme"), ("x-tag", "a"), ("x-tag", "b")))
+        http_batch, grpc_batch = run.consumers[Signal.TRACES].batches
+        for batch in (http_batch, grpc_batch):
+            if include:
+                assert batch.metadata["x-tenant"] == ("acme",)
+                assert batch.metadata["x-tag"] == ("a", "b")
+            else:
+                assert batch.metadata == {}
+        if include:
+            assert http_batch.metadata["content-type"] == (PROTOBUF,)
+    finally:
+        await run.receiver.shutdown()
+
+
+# --- admission -----------------------------------------------------------------------------------
+
+
+def _blocking_consumer(consumer: RecordingConsumer) -> asyncio.Event:
+    release = asyncio.Event()
+
+    async def slow_consume(batch: Batch) -> None:
+        await release.wait()
+        consumer.batches.append(batch)
+
+    consumer.consume = slow_consume  # type: ignore[method-assign]
+    return release
+
+
+async def _until(condition: Any) -> None:
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+async def test_admission_refuses_what_neither_fits_nor_may_wait_and_loses_nothing_accepted(
+    transport: str,
+) -> None:
+    # 1 MiB in flight and 1 MiB waiting: of twelve 300 KB requests, three run, three wait, six are refused.
+    run = await start_receiver(admission=AdmissionConfig(request_limit_mib=1, waiting_limit_mib=1))
+    consumer = run.consumers[Signal.TRACES]
+    release = _blocking_consumer(consumer)
+    queue = run.receiver.admission
+    bodies = [trace_request(f"r{i:02d}", attrs={"pad": "x" * 300_000}).SerializeToString() for i in range(12)]
+    size = len(bodies[0])
+
+    async def send_http(client: httpx.AsyncClient, body: bytes) -> tuple[bool, str | None]:
+        response = await client.post(run.url("/v1/traces"), content=body, headers={"content-type": PROTOBUF})
+        if response.status_code == 200:
+            return True, None
+        assert response.status_code == 503
+        status = decode_status(response)
+        assert status.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert "too much pending data" in status.message
+        return False, response.headers["retry-after"]
+
+    async def send_grpc(body: bytes) -> tuple[bool, str | None]:
+        _, error = await grpc_call(run.grpc_target, TRACE_EXPORT, body)
+        if error is None:
+            return True, None
+        assert error.code() is grpc.StatusCode.UNAVAILABLE
+        assert "too much pending data" in error.details()
+        trailers = dict(error.trailing_metadata() or ())
+        return False, str(RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds)
+
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            tasks = [
+                asyncio.create_task(send_http(client, body) if transport == "http" else send_grpc(body))
+                for body in bodies
+            ]
+            # Every request is either answered (refused) or holding/awaiting room.
+            await _until(
+                lambda: sum(t.done() for t in tasks) + (queue.admitted + queue.waiting) // size == len(bodies)
+            )
+            assert queue.admitted == 3 * size and queue.waiting == 3 * size
+            release.set()
+            results = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        accepted = [f"r{i:02d}" for i, (ok, _) in enumerate(results) if ok]
+        refused = [retry_after for ok, retry_after in results if not ok]
+        assert len(accepted) == 6 and len(refused) == 6
+        assert set(refused) == {"1"}
+        assert sorted(span_names(consumer.batches)) == sorted(accepted)
+        assert run.counter("otelcol_receiver_accepted_spans_total", transport) == 6
+        assert (
+            run.registry.get("airis_receiver_admission_refused_requests_total").value(
+                receiver="otlp", transport=transport
+            )
+            == 6
+        )
+        assert (queue.admitted, queue.waiting) == (0, 0)
+    finally:
+        release.set()
+        await run.receiver.shutdown()
+
+
+async def test_admission_reads_no_body_when_the_declared_length_cannot_be_admitted() -> None:
+    run = await start_receiver(admission=AdmissionConfig(request_limit_mib=1, waiting_limit_mib=0))
+    release = _blocking_consumer(run.consumers[Signal.TRACES])
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            big = trace_request("big", attrs={"pad": "x" * 900_000}).SerializeToString()
+            holder = asyncio.create_task(
+                client.post(run.url("/v1/traces"), content=big, headers={"content-type": PROTOBUF})
+            )
+            await _until(lambda: run.receiver.admission.admitted > 0)
+            # Only the headers are sent: the refusal comes without the body being awaited.
+            reader, writer = await asyncio.open_connection("127.0.0.1", run.http_port)
+            writer.write(
+                b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                b"Content-Length: 500000\r\n\r\n"
+            )
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 5)
+            writer.close()
+            assert status_line.startswith(b"HTTP/1.1 503")
+            release.set()
+            assert (await holder).status_code == 200
+    finally:
+        release.set()
+        await run.receiver.shutdown()
+
+
+async def test_a_request_larger_than_the_admission_limit_is_refused_for_good() -> None:
+    run = await start_receiver(admission=AdmissionConfig(request_limit_mib=1))
+    try:
+        body = trace_request("huge", attrs={"pad": "x" * 1_100_000}).SerializeToString()
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                run.url("/v1/traces"), content=body, headers={"content-type": PROTOBUF}
+            )
+        _, error = await grpc_call(run.grpc_target, TRACE_EXPORT, body)
+        assert response.status_code == 413
+        assert "larger than the receivers::otlp::admission limit" in decode_status(response).message
+        assert error is not None and error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert run.consumers[Signal.TRACES].batches == []
+    finally:
+        await run.receiver.shutdown()
+
+
+async def test_a_grpc_call_waiting_for_admission_leaves_the_queue_at_its_deadline() -> None:
+    run = await start_receiver(admission=AdmissionConfig(request_limit_mib=1, waiting_limit_mib=1))
+    release = _blocking_consumer(run.consumers[Signal.TRACES])
+    queue = run.receiver.admission
+    body = trace_request("w", attrs={"pad": "x" * 700_000}).SerializeToString()
+    try:
+        holder = asyncio.create_task(grpc_call(run.grpc_target, TRACE_EXPORT, body))
+        await _until(lambda: queue.admitted > 0)
+        async with aio.insecure_channel(run.grpc_target) as channel:
+            call = channel.unary_unary(TRACE_EXPORT, request_serializer=None, response_deserializer=None)
+            with pytest.raises(aio.AioRpcError) as raised:
+                await call(body, timeout=0.5)
+        assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        await _until(lambda: queue.waiting == 0)
+        release.set()
+        assert (await holder)[1] is None
+        assert span_names(run.consumers[Signal.TRACES].batches) == ["w"]
+        assert (queue.admitted, queue.waiting) == (0, 0)
+    finally:
+        release.set()
+        await run.receiver.shutdown()
+
+
+async def test_admission_zero_request_limit_turns_it_off() -> None:
+    run = await start_receiver(admission=AdmissionConfig(request_limit_mib=0, waiting_limit_mib=0))
+    try:
+        body = trace_request("any", attrs={"pad": "x" * 2_000_000}).SerializeToString()
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                run.url("/v1/traces"), content=body, headers={"content-type": PROTOBUF}
+            )
+        assert response.status_code == 200
+    finally:
+        await run.receiver.shutdown()
+
+
+async def test_admission_queue_a_cancelled_waiter_gives_its_place_back() -> None:
+    from receivers.otlp.admission import AdmissionQueue
+
+    queue = AdmissionQueue(request_limit=100, waiting_limit=100)
+    await queue.acquire(80)
+    first = asyncio.create_task(queue.acquire(50))
+    second = asyncio.create_task(queue.acquire(20))
+    await asyncio.sleep(0)
+    assert (queue.admitted, queue.waiting) == (80, 70)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await asyncio.wait_for(second, 1)  # first come, first served: 20 fits once 50 is gone
+    assert (queue.admitted, queue.waiting) == (100, 0)
+    queue.release(80)
+    queue.release(20)
+    assert (queue.admitted, queue.waiting) == (0, 0)
+
+
+# --- robustness ----------------------------------------------------------------------------------
+
+
+async def test_a_slowloris_connection_does_not_stop_other_clients(running: Running) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", running.http_port)
+    _, body_writer = await asyncio.open_connection("127.0.0.1", running.http_port)
+    try:
+        writer.write(b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")  # headers trickle
+        body_writer.write(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: 1000\r\n\r\n\x0a\x05"  # the body trickles
+        )
+        await writer.drain()
+        await body_writer.drain()
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.post(
+                running.url("/v1/traces"),
+                content=trace_request("served").SerializeToString(),
+                headers={"content-type": PROTOBUF},
+            )
+        assert response.status_code == 200
+        assert span_names(running.consumers[Signal.TRACES].batches) == ["served"]
+    finally:
+        writer.close()
+        body_writer.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x0a\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # a length varint that overflows
+        b"\x0a\x10" + b"\x12\x0e" + b"\xff" * 14,  # nested garbage
+        b"\xff" * 64,
+        bytes(range(256)) * 8,
+    ],
+)
+async def test_malformed_messages_are_400_or_invalid_argument_and_the_receiver_keeps_serving(
+    running: Running, body: bytes
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            running.url("/v1/traces"), content=body, headers={"content-type": PROTOBUF}
+        )
+    _, error = await grpc_call(running.grpc_target, TRACE_EXPORT, body)
+    assert response.status_code in (200, 400)
+    assert error is None or error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    _, error = await grpc_call(running.grpc_target, TRACE_EXPORT, trace_request("ok").SerializeToString())
+    assert error is None
+    assert span_names(running.consumers[Signal.TRACES].batches)[-1] == "ok"
+
+
+def test_tls_cors_include_metadata_and_admission_keys_decode_as_in_the_collector() -> None:
+    raw = {
+        "protocols": {
+            "grpc": {
+                "include_metadata": True,
+                "tls": {"cert_file": "s.crt", "key_file": "s.key", "client_ca_file": "ca.crt"},
+            },
+            "http": {
+                "include_metadata": True,
+                "tls": {"cert_file": "s.crt", "key_file": "s.key", "min_version": "1.3"},
+                "cors": {
+                    "allowed_origins": ["https://*.example.com"],
+                    "allowed_headers": ["X-Tenant"],
+                    "max_age": 7200,
+                },
+            },
+        },
+        "admission": {"request_limit_mib": 64, "waiting_limit_mib": 16},
+    }
+    config, problems = decode(OtlpReceiverConfig, raw, "receivers::otlp")
+    assert problems == []
+    assert config is not None and config.protocols.grpc is not None and config.protocols.http is not None
+    assert config.protocols.grpc.include_metadata and config.protocols.http.include_metadata
+    assert config.protocols.grpc.tls == TlsServerConfig("s.crt", "s.key", "ca.crt", "1.2", None)
+    assert config.protocols.http.tls == TlsServerConfig("s.crt", "s.key", "", "1.3", None)
+    assert config.protocols.http.cors == CorsConfig(["https://*.example.com"], ["X-Tenant"], 7200)
+    assert config.admission == AdmissionConfig(request_limit_mib=64, waiting_limit_mib=16)
+
+
+def test_defaults_have_no_tls_no_cors_no_metadata_and_otel_arrow_admission_limits() -> None:
+    config, problems = decode(OtlpReceiverConfig, {"protocols": {"grpc": None, "http": None}})
+    assert problems == []
+    assert config is not None and config.protocols.grpc is not None and config.protocols.http is not None
+    assert (config.protocols.grpc.tls, config.protocols.grpc.include_metadata) == (None, False)
+    assert (
+        config.protocols.http.tls,
+        config.protocols.http.cors,
+        config.protocols.http.include_metadata,
+    ) == (
+        None,
+        None,
+        False,
+    )
+    assert config.admission == AdmissionConfig(request_limit_mib=128, waiting_limit_mib=32)
+
+
+def test_bad_tls_cors_and_admission_values_are_reported_with_their_key_paths() -> None:
+    raw = {
+        "protocols": {
+            "grpc": {"tls": {"cert_file": "s.crt"}},
+            "http": {
+                "tls": {
+                    "cert_file": "s.crt",
+                    "key_file": "s.key",
+                    "min_version": "1.3",
+                    "max_version": "1.2",
+                },
+                "cors": {"max_age": -1},
+            },
+        },
+        "admission": {"request_limit_mib": -1, "waiting_limit_mib": -2},
+    }
+    config, problems = decode(OtlpReceiverConfig, raw, "receivers::otlp")
+    assert config is None
+    assert sorted(str(p) for p in problems) == [
+        "receivers::otlp::admission::request_limit_mib: must not be negative, got -1",
+        "receivers::otlp::admission::waiting_limit_mib: must not be negative, got -2",
+        "receivers::otlp::protocols::grpc::tls::key_file: is required when tls is configured",
+        "receivers::otlp::protocols::http::cors::max_age: must not be negative, got -1",
+        "receivers::otlp::protocols::http::tls::max_version: '1.2' is below min_version '1.3'",
+    ]
+    _, problems = decode(OtlpReceiverConfig, {"protocols": {"http": {"tls": {"min_version": "1.4"}}}})
+    assert any(p.path == "protocols::http::tls::min_version" and "1.4" in p.message for p in problems)
