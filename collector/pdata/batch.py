@@ -153,6 +153,17 @@ class Batch:
                 self._len = _arrow_count(self.signal, self.arrow())
         return self._len
 
+    def check(self) -> int:
+        """Parse to prove the data well-formed (MalformedData if not) and count its items.
+
+        A Batch of received bytes then keeps only the bytes and the count: a parsed request takes
+        several times the memory of its bytes, and a pass-through never needs it.
+        """
+        if self._otlp_bytes is not None and self._otlp is None:
+            self._len = _count(self.signal, self.otlp())
+            self._otlp = None
+        return len(self)
+
     def split(self, max_items: int) -> list[Batch]:
         """Batches of at most `max_items` items each, keeping resource/scope grouping and order."""
         if max_items < 1:

@@ -81,8 +81,7 @@ class OtlpReceiver:
 
         Raises what the next consumer raises (after counting the items as refused).
         """
-        batch.otlp()  # parse now, so a malformed request is the client's error and not the pipeline's
-        items = len(batch)
+        items = batch.check()  # parse now: a malformed request is the client's error, not the pipeline's
         if items == 0:
             return
         try:

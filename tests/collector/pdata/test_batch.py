@@ -245,3 +245,12 @@ def test_client_metadata_travels_with_splits_and_same_metadata_merges() -> None:
     assert Batch.merge(parts).metadata == meta
     other = Batch.from_otlp_bytes(Signal.TRACES, batch.otlp_bytes(), metadata={"x-tenant": ("b",)})
     assert Batch.merge([batch, other]).metadata == {}
+
+
+def test_check_counts_received_bytes_and_keeps_only_them() -> None:
+    data = Batch.from_otlp(fixtures.traces_request()).otlp_bytes()
+    batch = Batch.from_otlp_bytes(Signal.TRACES, data)
+    assert batch.check() == len(Batch.from_otlp(fixtures.traces_request()))
+    assert batch._otlp is None and batch.otlp_bytes() == data
+    with pytest.raises(MalformedData):
+        Batch.from_otlp_bytes(Signal.TRACES, b"\xff\xff\xff").check()
