@@ -1,17 +1,32 @@
-"""The `tls` block of a client (an exporter talking to a server), with the collector's keys.
+"""The `tls` blocks of clients (exporters) and servers (receivers), with the collector's configtls keys.
 
-`TlsClientConfig` only holds settings; `read_pem_files` and `client_ssl_context` load them when a
-component starts: a file that cannot be loaded is then a ConfigError naming its key path.
+The config classes only hold settings; the functions load them when a component starts: a file that
+cannot be loaded is then a ConfigError naming its key path.
 """
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from collector.errors import ConfigError, Problem
 
-__all__ = ["PemFiles", "TlsClientConfig", "client_ssl_context", "read_pem_files"]
+if TYPE_CHECKING:
+    import grpc
+
+__all__ = [
+    "PemFiles",
+    "TlsClientConfig",
+    "TlsServerConfig",
+    "client_ssl_context",
+    "grpc_server_credentials",
+    "read_pem_files",
+    "server_ssl_context",
+]
+
+TlsVersion = Literal["1.0", "1.1", "1.2", "1.3"]
+_TLS_ORDER: dict[str, int] = {"1.0": 0, "1.1": 1, "1.2": 2, "1.3": 3}
 
 
 @dataclass
@@ -38,6 +53,32 @@ class TlsClientConfig:
             raise ConfigError(
                 [Problem(missing, "for auth via TLS, provide both certificate and key, or neither")]
             )
+
+
+@dataclass
+class TlsServerConfig:
+    """A server's TLS (the collector's configtls keys): its certificate, and client CAs for mTLS."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+    """When set, clients must present a certificate signed by one of these CAs (mutual TLS)."""
+    min_version: TlsVersion = "1.2"
+    max_version: TlsVersion | None = None
+
+    def validate(self) -> None:
+        """Raise ConfigError naming every key whose value is unusable."""
+        problems = [
+            Problem(key, "is required when tls is configured")
+            for key in ("cert_file", "key_file")
+            if not getattr(self, key)
+        ]
+        if self.max_version is not None and _TLS_ORDER[self.max_version] < _TLS_ORDER[self.min_version]:
+            problems.append(
+                Problem("max_version", f"{self.max_version!r} is below min_version {self.min_version!r}")
+            )
+        if problems:
+            raise ConfigError(problems)
 
 
 @dataclass(frozen=True)
@@ -108,3 +149,60 @@ def _load_certifi(context: ssl.SSLContext) -> None:
     except ImportError:
         return
     context.load_verify_locations(cafile=certifi.where())
+
+
+_VERSIONS: dict[str, ssl.TLSVersion] = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def server_ssl_context(config: TlsServerConfig, path: str) -> ssl.SSLContext:
+    """A server context with the certificate, requiring client certificates when `client_ca_file` is set.
+
+    `path` is the key path of the `tls` section, for errors.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = _VERSIONS[config.min_version]
+    if config.max_version is not None:
+        context.maximum_version = _VERSIONS[config.max_version]
+    try:
+        context.load_cert_chain(config.cert_file, config.key_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(
+            [
+                Problem(
+                    f"{path}::cert_file",
+                    f"cannot load the certificate {config.cert_file!r} with the key "
+                    f"{config.key_file!r}: {err}",
+                )
+            ]
+        ) from None
+    if config.client_ca_file:
+        try:
+            context.load_verify_locations(cafile=config.client_ca_file)
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError(
+                [Problem(f"{path}::client_ca_file", f"cannot load {config.client_ca_file!r}: {err}")]
+            ) from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def grpc_server_credentials(config: TlsServerConfig, path: str) -> grpc.ServerCredentials:
+    """gRPC server credentials; mutual TLS (client certificate required) when `client_ca_file` is set.
+
+    grpcio negotiates TLS 1.2 or 1.3 whatever `min_version`/`max_version` say.
+    """
+    import grpc
+
+    server_ssl_context(config, path)  # validates the files, with the same errors as HTTP
+    key = _read(path, "key_file", config.key_file)
+    cert = _read(path, "cert_file", config.cert_file)
+    client_ca = _read(path, "client_ca_file", config.client_ca_file)
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )

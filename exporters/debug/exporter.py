@@ -11,7 +11,6 @@ from google.protobuf import text_format
 
 from collector.component import Host, Settings
 from collector.signal import Signal
-from collector.telemetry import ExporterTelemetry
 from exporters.debug.factory import DebugExporterConfig
 
 if TYPE_CHECKING:
@@ -76,12 +75,11 @@ class _Sampler:
 
 
 class DebugExporter:
-    """Writes batches to airis's log (or stdout) and never fails them."""
+    """A Sender writing batches to airis's log (or stdout); it never fails them."""
 
     def __init__(self, settings: Settings, config: DebugExporterConfig, signal: Signal) -> None:
         self.config, self.signal = config, signal
         self.logger = settings.logger
-        self.telemetry = ExporterTelemetry(settings.telemetry, str(settings.id))
         self.sampler = _Sampler(config.sampling_initial, config.sampling_thereafter)
 
     async def start(self, host: Host) -> None:
@@ -111,7 +109,6 @@ class DebugExporter:
             return "\n".join([head, *_lines(self.signal, request)])
         return head + "\n" + str(text_format.MessageToString(request))
 
-    async def consume(self, batch: Batch) -> None:
+    async def send(self, batch: Batch, timeout: float) -> None:  # noqa: ASYNC109 (the Sender contract)
         if self.sampler.allow():
             self._write(self.render(batch))
-        self.telemetry.sent(self.signal, len(batch))

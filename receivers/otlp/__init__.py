@@ -8,7 +8,6 @@ from receivers.otlp.config import (
     HttpConfig,
     OtlpReceiverConfig,
     ProtocolsConfig,
-    TlsServerConfig,
 )
 from receivers.otlp.factory import FACTORY, OtlpReceiver
 
@@ -21,5 +20,4 @@ __all__ = [
     "OtlpReceiver",
     "OtlpReceiverConfig",
     "ProtocolsConfig",
-    "TlsServerConfig",
 ]

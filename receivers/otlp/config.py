@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from collector.config import split_host_port
 from collector.errors import ConfigError, Problem
 from collector.signal import Signal
+from collector.tlsconfig import TlsServerConfig
 
 DEFAULT_GRPC_ENDPOINT = "localhost:4317"
 DEFAULT_HTTP_ENDPOINT = "localhost:4318"
@@ -15,9 +15,6 @@ DEFAULT_MAX_REQUEST_BODY_SIZE = 20 * 1024 * 1024
 # otel-arrow's admission defaults: bytes in flight, and bytes allowed to wait for room.
 DEFAULT_REQUEST_LIMIT_MIB = 128
 DEFAULT_WAITING_LIMIT_MIB = 32
-
-TlsVersion = Literal["1.0", "1.1", "1.2", "1.3"]
-_TLS_ORDER: dict[str, int] = {"1.0": 0, "1.1": 1, "1.2": 2, "1.3": 3}
 
 
 def _endpoint_problems(endpoint: str) -> list[Problem]:
@@ -30,32 +27,6 @@ def _endpoint_problems(endpoint: str) -> list[Problem]:
 
 def _normalize_path(path: str) -> str:
     return path if path.startswith("/") else f"/{path}"
-
-
-@dataclass
-class TlsServerConfig:
-    """A server's TLS (the collector's configtls keys): its certificate, and client CAs for mTLS."""
-
-    cert_file: str = ""
-    key_file: str = ""
-    client_ca_file: str = ""
-    """When set, clients must present a certificate signed by one of these CAs (mutual TLS)."""
-    min_version: TlsVersion = "1.2"
-    max_version: TlsVersion | None = None
-
-    def validate(self) -> None:
-        """Raise ConfigError naming every key whose value is unusable."""
-        problems = [
-            Problem(key, "is required when tls is configured")
-            for key in ("cert_file", "key_file")
-            if not getattr(self, key)
-        ]
-        if self.max_version is not None and _TLS_ORDER[self.max_version] < _TLS_ORDER[self.min_version]:
-            problems.append(
-                Problem("max_version", f"{self.max_version!r} is below min_version {self.min_version!r}")
-            )
-        if problems:
-            raise ConfigError(problems)
 
 
 @dataclass

@@ -100,7 +100,7 @@ class OtlpGrpcServer:
             )
         credentials = None
         if self.config.tls is not None:
-            from receivers.otlp.tls import grpc_server_credentials
+            from collector.tlsconfig import grpc_server_credentials
 
             tls_path = f"receivers::{self.receiver.settings.id}::protocols::grpc::tls"
             credentials = grpc_server_credentials(self.config.tls, tls_path)

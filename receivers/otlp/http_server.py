@@ -264,7 +264,7 @@ class OtlpHttpServer:
         self.what = receiver.what("http")
         ssl = None
         if config.tls is not None:
-            from receivers.otlp.tls import server_ssl_context
+            from collector.tlsconfig import server_ssl_context
 
             ssl = server_ssl_context(config.tls, f"receivers::{receiver.settings.id}::protocols::http::tls")
         app = build_app(receiver, config, self.what)

@@ -57,11 +57,14 @@ def test_detailed_verbosity_prints_every_field() -> None:
 
 
 async def test_it_counts_sent_items_and_never_fails(caplog: pytest.LogCaptureFixture) -> None:
-    debug = exporter()
+    settings = Settings(ComponentId("debug"), Kind.EXPORTER, MetricsRegistry(), logging.getLogger("t"))
+    debug = FACTORY.create(settings, DebugExporterConfig(), Signal.TRACES)
+    await debug.start(None)  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO):
         await debug.consume(spans("a", "b", "c"))
+    await debug.shutdown()
     assert "Traces: 1 resource groups, 3 spans" in caplog.text
-    assert debug.telemetry.registry.get("otelcol_exporter_sent_spans_total").value(exporter="debug") == 3
+    assert settings.telemetry.get("otelcol_exporter_sent_spans_total").value(exporter="debug") == 3
 
 
 async def test_sampling_writes_the_first_then_every_nth_per_second(caplog: pytest.LogCaptureFixture) -> None:
@@ -70,10 +73,10 @@ async def test_sampling_writes_the_first_then_every_nth_per_second(caplog: pytes
     debug.sampler.clock = lambda: now[0]
     with caplog.at_level(logging.INFO):
         for _ in range(8):
-            await debug.consume(spans("a"))
+            await debug.send(spans("a"), 1)
         assert len(caplog.records) == 4  # the 1st, 2nd, 5th and 8th
         now[0] = 101.0
-        await debug.consume(spans("a"))
+        await debug.send(spans("a"), 1)
         assert len(caplog.records) == 5  # a new second starts afresh
 
 

@@ -30,6 +30,7 @@ from collector.errors import PermanentError, RetryableError
 from collector.pdata import Batch
 from collector.signal import Signal
 from collector.telemetry import MetricsRegistry
+from collector.tlsconfig import TlsServerConfig
 from receivers.otlp import FACTORY, OtlpReceiver
 from receivers.otlp.config import (
     AdmissionConfig,
@@ -38,7 +39,6 @@ from receivers.otlp.config import (
     HttpConfig,
     OtlpReceiverConfig,
     ProtocolsConfig,
-    TlsServerConfig,
 )
 
 PROTOBUF = "application/x-protobuf"
