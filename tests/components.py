@@ -7,6 +7,7 @@ which the service starts, feeds and stops them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -101,10 +102,11 @@ class TestProcessor:
 
 @dataclass
 class RecorderConfig:
-    """An exporter that keeps batches; with `path`, it buffers and writes span names there on shutdown."""
+    """An exporter that keeps batches; with `path`, it buffers and writes span names there on shutdown;
+    with `dump`, it appends every batch there at once as a line `<signal> <base64 of the OTLP bytes>`."""
 
     path: str = ""
-    fail: bool = False
+    dump: str = ""
 
 
 class TestExporter:
@@ -134,6 +136,9 @@ class TestExporter:
     async def consume(self, batch: Batch) -> None:
         JOURNAL.record("consume", self.label)
         self.batches.append(batch)
+        if self.config.dump:
+            with open(self.config.dump, "a") as out:  # noqa: ASYNC230 (a test helper, tiny writes)
+                out.write(f"{batch.signal} {base64.b64encode(batch.otlp_bytes()).decode()}\n")
 
 
 @dataclass

@@ -31,9 +31,11 @@ class AirisProcess:
     """One airis process: started from a config text, healthy before use, its output kept in a file.
 
     The config must list `health_check` in `service.extensions`; its endpoint is set here.
+    `module` may be `tests.run_airis`, which adds the test-only components.
     """
 
-    def __init__(self, workdir: Path, name: str, config: str) -> None:
+    def __init__(self, workdir: Path, name: str, config: str, module: str = "collector.cli") -> None:
+        self.module = module
         self.health = free_port()
         self.metrics = free_port()
         self.config = workdir / f"{name}.yaml"
@@ -47,7 +49,7 @@ class AirisProcess:
             [
                 sys.executable,
                 "-m",
-                "collector.cli",
+                self.module,
                 "--config",
                 str(self.config),
                 "--set",
