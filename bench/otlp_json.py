@@ -8,29 +8,16 @@ json_format is fed its own output (base64 ids): it cannot read OTLP/JSON's hex i
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from pdata_convert import logs, metrics, traces  # the same requests as the Arrow conversion bench
+from pdata_convert import best, logs, metrics, traces  # the same requests as the Arrow conversion bench
 
 from collector.pdata.otlpjson import decode, encode
 from collector.signal import Signal
-
-REPEAT = 5
-
-
-def best(fn: Callable[[], Any]) -> float:
-    """Best wall time of REPEAT runs."""
-    times = []
-    for _ in range(REPEAT):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(label: str, signal: Signal, request: Message, n: int) -> None:
