@@ -48,36 +48,55 @@ class Stats:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-async def grpc_worker(target: str, body: bytes, spans: int, pace: Pacer, stats: Stats, stop: float) -> None:
+SERVICES = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+}
+
+
+async def grpc_worker(
+    target: str, bodies: Pool, spans: int, pace: Pacer, stats: Stats, stop: float, kind: str = "traces"
+) -> None:
     import grpc
 
-    async with grpc.aio.insecure_channel(target) as channel:
-        export = channel.unary_unary(
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-            request_serializer=None,
-            response_deserializer=None,
-        )
+    async with grpc.aio.insecure_channel(
+        target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    ) as channel:
+        export = channel.unary_unary(SERVICES[kind], request_serializer=None, response_deserializer=None)
         while time.monotonic() < stop:
             await pace.wait(spans)
             try:
-                await export(body, timeout=10)
+                await export(bodies.next(), timeout=30)
                 stats.ok_spans += spans
             except grpc.aio.AioRpcError as err:
                 stats.error(err.code().name, spans)
 
 
-async def http_worker(target: str, body: bytes, spans: int, pace: Pacer, stats: Stats, stop: float) -> None:
+class Pool:
+    """Pre-serialized requests handed out round-robin."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies, self.i = bodies, 0
+
+    def next(self) -> bytes:
+        self.i = (self.i + 1) % len(self.bodies)
+        return self.bodies[self.i]
+
+
+async def http_worker(target: str, bodies: Pool, spans: int, pace: Pacer, stats: Stats, stop: float) -> None:
     """HTTP/1.1 keep-alive with a hand-written request: the client must cost far less than the server."""
     host, port = target.rsplit(":", 1)
     head = (
         f"POST /v1/traces HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/x-protobuf\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        "Content-Length: %LEN%\r\n\r\n"
     ).encode()
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         while time.monotonic() < stop:
             await pace.wait(spans)
-            writer.write(head + body)
+            body = bodies.next()
+            writer.write(head.replace(b"%LEN%", str(len(body)).encode()) + body)
             status_line = await reader.readline()
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -110,17 +129,28 @@ class Pacer:
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    body = build_request(args.spans_per_request, args.attributes)
+    if args.data == "testbed":
+        bodies = Pool([build_request(args.spans_per_request, args.attributes)])
+    else:
+        from bench.telemetry_data import serialized
+
+        bodies = Pool(list(serialized(args.data, args.pool, args.spans_per_request)))
+    body = bodies.bodies[0]
     stats, pace = Stats(), Pacer(args.rate)
-    worker = grpc_worker if args.protocol == "grpc" else http_worker
     started = time.monotonic()
     stop = started + args.seconds
-    await asyncio.gather(
-        *(
-            worker(args.target, body, args.spans_per_request, pace, stats, stop)
+    if args.protocol == "grpc":
+        kind = "traces" if args.data == "testbed" else args.data
+        workers = [
+            grpc_worker(args.target, bodies, args.spans_per_request, pace, stats, stop, kind)
             for _ in range(args.concurrency)
-        )
-    )
+        ]
+    else:
+        workers = [
+            http_worker(args.target, bodies, args.spans_per_request, pace, stats, stop)
+            for _ in range(args.concurrency)
+        ]
+    await asyncio.gather(*workers)
     elapsed = time.monotonic() - started
     return {
         "protocol": args.protocol,
@@ -142,6 +172,15 @@ def main() -> None:
     parser.add_argument("--spans-per-request", type=int, default=512)
     parser.add_argument("--attributes", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--data",
+        choices=["testbed", "traces", "logs", "metrics"],
+        default="testbed",
+        help="testbed: one request of identical spans; else realistic data (bench/telemetry_data.py)",
+    )
+    parser.add_argument(
+        "--pool", type=int, default=200, help="distinct requests to cycle through (realistic data)"
+    )
     args = parser.parse_args()
     import uvloop
 
