@@ -36,6 +36,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "connectors.forward.factory",
     "extensions.health_check.factory",
     "extensions.file_storage.factory",
+    "backend.clickhouse.factory",
 )
 
 # Other names the collector's configs use for the same type (kind, alias) -> type.

@@ -1,0 +1,1 @@
+"""The `clickhouse_storage` extension: named ClickHouse backends (chDB or a server) and the owned schema."""
