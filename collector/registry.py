@@ -33,6 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "exporters.debug.factory",
     "exporters.otlp.factory",
     "exporters.otlphttp.factory",
+    "exporters.clickhouse.factory",
     "connectors.forward.factory",
     "extensions.health_check.factory",
     "extensions.file_storage.factory",

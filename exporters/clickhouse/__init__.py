@@ -1,0 +1,1 @@
+"""The `clickhouse` exporter: traces, metrics and logs into the contrib clickhouseexporter's tables."""
