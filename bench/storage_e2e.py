@@ -67,7 +67,8 @@ exporters:
     sending_queue:
       num_consumers: 4
       queue_size: 200{storage}
-      batch: {{min_size: 50000, max_size: 200000, flush_timeout: 1s}}
+      batch: {{min_size: 10000, max_size: 20000, flush_timeout: 1s}}
+    timeout: 60s
     retry_on_failure: {{max_elapsed_time: 0s}}
 extensions:
   clickhouse_storage: {{backends: {{main: {{endpoint: "chdb://{data}", database: otel}}}}}}
