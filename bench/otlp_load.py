@@ -67,21 +67,31 @@ async def grpc_worker(
         while time.monotonic() < stop:
             await pace.wait(spans)
             try:
-                await export(bodies.next(), timeout=30)
-                stats.ok_spans += spans
+                body = bodies.next()
+                items = bodies.last_items()
+                await export(body, timeout=30)
+                stats.ok_spans += items
             except grpc.aio.AioRpcError as err:
-                stats.error(err.code().name, spans)
+                stats.error(err.code().name, items)
 
 
 class Pool:
     """Pre-serialized requests handed out round-robin."""
 
-    def __init__(self, bodies: list[bytes]) -> None:
+    def __init__(self, bodies: list[bytes], kind: str = "traces") -> None:
+        from collector.pdata import Batch
+        from collector.signal import Signal
+
         self.bodies, self.i = bodies, 0
+        self.items = [len(Batch.from_otlp_bytes(Signal(kind), body)) for body in bodies]
 
     def next(self) -> bytes:
         self.i = (self.i + 1) % len(self.bodies)
         return self.bodies[self.i]
+
+    def last_items(self) -> int:
+        """Items in the request `next` returned last."""
+        return self.items[self.i]
 
 
 async def http_worker(target: str, bodies: Pool, spans: int, pace: Pacer, stats: Stats, stop: float) -> None:
@@ -105,9 +115,9 @@ async def http_worker(target: str, bodies: Pool, spans: int, pace: Pacer, stats:
             await reader.readexactly(length)
             status = int(status_line.split()[1])
             if status == 200:
-                stats.ok_spans += spans
+                stats.ok_spans += bodies.last_items()
             else:
-                stats.error(str(status), spans)
+                stats.error(str(status), bodies.last_items())
     finally:
         writer.close()
 
@@ -134,7 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     else:
         from bench.telemetry_data import serialized
 
-        bodies = Pool(list(serialized(args.data, args.pool, args.spans_per_request)))
+        bodies = Pool(list(serialized(args.data, args.pool, args.spans_per_request)), args.data)
     body = bodies.bodies[0]
     stats, pace = Stats(), Pacer(args.rate)
     started = time.monotonic()
