@@ -56,6 +56,11 @@ class ProtobufIngest:
             "format_schema": self.schema,
             "format_schema_source": "string",
             "format_schema_message_name": "Root",
+            # The views' attribute rendering is a multiIf over members of one nested AnyValue tuple;
+            # short-circuit evaluation filters and expands that whole tuple column for every lazy
+            # branch, which cost ~5x the rendering itself. Every branch is safe to evaluate for all
+            # rows (no function in them can throw), so evaluating them all is only faster.
+            "short_circuit_function_evaluation": "disable",
         }
         self._source: str | None = None  # the Null table, once it and the view exist
         self._lock = asyncio.Lock()

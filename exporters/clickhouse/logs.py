@@ -54,7 +54,7 @@ def select(source: str, columns: frozenset[str] = frozenset({"EventName"})) -> s
     toUInt8(bitAnd(r.flags, 255)) AS TraceFlags,
     r.severity_text AS SeverityText,
     toUInt8(bitAnd(r.severity_number, 255)) AS SeverityNumber,
-    resource_attributes['service.name'] AS ServiceName,
+    ifNull(resource_attributes['service.name'], '') AS ServiceName,
     {any_value_string("r.body")} AS Body,
     resource_schema_url AS ResourceSchemaUrl,
     resource_attributes AS ResourceAttributes,

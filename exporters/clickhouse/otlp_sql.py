@@ -220,22 +220,23 @@ def _any_value_json(expr: str, level: int, depth: int | None = None) -> str:
 
 def _containers_json(expr: str, level: int, depth: int) -> str:
     """The array/kvlist branch of multiIf, referencing the next level's SQL once (analysis stays linear)."""
-    x, k, i = f"x{level}", f"k{level}", f"i{level}"
+    x, y = f"x{level}", f"y{level}"
     array = f"assumeNotNull({expr}.array_value).values"
-    kvlist = f"assumeNotNull({expr}.kvlist_value).values"
-    elements = f"arrayConcat({array}, arrayMap({x} -> {x}.value, {kvlist}))"
-    keys = f"arrayConcat(arrayMap({x} -> '', {array}), arrayMap({x} -> {x}.key, {kvlist}))"
-    is_map = f"{expr}.array_value IS NULL"
-    # Go's map: the last of duplicate keys wins, keys sorted bytewise; an array keeps its order.
-    keep = f"arrayMap(({k}, {i}) -> NOT {is_map} OR indexOf(arrayReverse({keys}), {k}) = length({keys}) + 1 - {i}, {keys}, arrayEnumerate({keys}))"
-    sort_keys = f"arrayMap(({k}, {i}) -> ({k}, {i}), {keys}, arrayEnumerate({keys}))"
-    prefixed = (
-        f"arrayMap(({x}, {k}) -> concat(if({is_map}, concat({_json_string(k)}, ':'), ''), "
-        f"{_any_value_json(x, level + 1, depth)}), {elements}, {keys})"
+    reversed_kvlist = f"arrayReverse(assumeNotNull({expr}.kvlist_value).values)"
+    # Go's map: the last of duplicate keys wins (the first in reverse), keys sorted bytewise; an
+    # array keeps its order. Only one of the two is set (a oneof), so elements are one list of
+    # (prefix, value) pairs: '' for an array's, the JSON key and ':' for a map's.
+    kvlist = (
+        f"arraySort({x} -> {x}.key, arrayFilter(({x}, {y}) -> {y} = 1, {reversed_kvlist}, "
+        f"arrayEnumerateUniq(arrayMap({x} -> {x}.key, {reversed_kvlist}))))"
     )
-    kept = f"arrayFilter(({x}, {k}) -> {k}, {prefixed}, {keep})"
-    kept_keys = f"arrayFilter(({x}, {k}) -> {k}, {sort_keys}, {keep})"
-    joined = f"arrayStringConcat(arraySort(({x}, {k}) -> {k}, {kept}, {kept_keys}), ',')"
+    pairs = (
+        f"arrayConcat(arrayMap({x} -> ('', {x}), {array}), "
+        f"arrayMap({x} -> (concat({_json_string(f'{x}.key')}, ':'), {x}.value), {kvlist}))"
+    )
+    value = _any_value_json(f"{x}.2", level + 1, depth)
+    joined = f"arrayStringConcat(arrayMap({x} -> concat({x}.1, {value}), {pairs}), ',')"
+    is_map = f"{expr}.array_value IS NULL"
     return (
         f"{expr}.array_value IS NOT NULL OR {expr}.kvlist_value IS NOT NULL, "
         f"concat(if({is_map}, '{{', '['), {joined}, if({is_map}, '}}', ']'))"

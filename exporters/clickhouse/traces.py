@@ -69,7 +69,7 @@ def select(source: str, columns: frozenset[str] = frozenset()) -> str:
     s.trace_state AS TraceState,
     s.name AS SpanName,
     {_enum_name("s.kind", SPAN_KINDS)} AS SpanKind,
-    resource_attributes['service.name'] AS ServiceName,
+    ifNull(resource_attributes['service.name'], '') AS ServiceName,
     resource_attributes AS ResourceAttributes,
     ss.scope.name AS ScopeName,
     ss.scope.version AS ScopeVersion,

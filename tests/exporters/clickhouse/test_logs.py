@@ -109,3 +109,17 @@ async def test_a_table_without_event_name_is_written_without_it(
 
     rows = await clickhouse_backend.query_rows(f"SELECT count(), countIf(Body = 'text') FROM {table}")
     assert rows == [(LOGS_RECORDS, 1)]
+
+
+async def test_a_resource_without_a_service_name_gets_an_empty_one(
+    clickhouse_backend: ClickHouseBackend,
+) -> None:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    request = ExportLogsServiceRequest()
+    request.resource_logs.add().scope_logs.add().log_records.add(time_unix_nano=5).body.string_value = "hi"
+    await logs.write(clickhouse_backend, "otel_logs", Batch.from_otlp(request))
+    rows = await clickhouse_backend.query_rows(
+        f"SELECT Body, ServiceName FROM {clickhouse_backend.table('otel_logs')}"
+    )
+    assert rows == [("hi", "")]

@@ -137,3 +137,23 @@ async def test_an_empty_batch_writes_nothing(clickhouse_backend: ClickHouseBacke
         f"SELECT count() FROM {clickhouse_backend.table('otel_traces')}"
     )
     assert rows == [(0,)]
+
+
+async def test_a_resource_without_a_service_name_gets_an_empty_one(
+    clickhouse_backend: ClickHouseBackend,
+) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.add(
+        name="anonymous",
+        trace_id=b"\x01" * 16,
+        span_id=b"\x02" * 8,
+        start_time_unix_nano=1,
+        end_time_unix_nano=2,
+    )
+    await traces.write(clickhouse_backend, "otel_traces", Batch.from_otlp(request))
+    rows = await clickhouse_backend.query_rows(
+        f"SELECT SpanName, ServiceName, ResourceAttributes FROM {clickhouse_backend.table('otel_traces')}"
+    )
+    assert rows == [("anonymous", "", {})]
