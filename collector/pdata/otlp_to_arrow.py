@@ -349,26 +349,44 @@ _TEMPORALITY_TYPES = (MetricType.SUM, MetricType.HISTOGRAM, MetricType.EXPONENTI
 
 
 class _PointRows:
-    """Where each metric type's points sit among the table's rows, for scattering dense columns."""
+    """Where each metric type's points sit among the table's rows, for scattering dense columns.
+
+    The points of a set of types are gathered once per distinct set (C-level `chain`/`compress`
+    over the metrics' point lists) and cached, so each point column costs one pass over its points.
+    """
 
     def __init__(
-        self, types: list[MetricType], point_lists: list[Any], row_type: pa.Array, has_point: pa.Array
+        self,
+        types: list[MetricType],
+        point_lists: list[Any],
+        point_counts: list[int],
+        row_type: pa.Array,
+        has_point: pa.Array,
     ):
-        self.n = len(row_type)
         self.types = types
         self.point_lists = point_lists
         self.row_type = row_type
         self.has_point = has_point
-        self.present = {t for t, points in zip(types, point_lists, strict=True) if points}
-        self.all_points = pc.all(has_point).as_py() is not False
-
-    def chunks(self, types: Sequence[MetricType]) -> list[tuple[MetricType, Any]]:
-        """(metric type, data points) of each metric of `types` with points, in row order."""
-        return [(t, p) for t, p in zip(self.types, self.point_lists, strict=True) if p and t in types]
+        self.present = {t for t, n in zip(types, point_counts, strict=True) if n}
+        self.all_points = all(point_counts)
+        self._cache: dict[frozenset[MetricType], list[Any]] = {}
 
     def points_of(self, types: Sequence[MetricType]) -> list[Any]:
-        """The points of metrics of `types`, in row order."""
-        return list(chain.from_iterable(p for _, p in self.chunks(types)))
+        """The points of metrics of `types`, in row order (a shared list: do not mutate it)."""
+        wanted = frozenset(self.present.intersection(types))
+        if wanted == self.present:
+            wanted = frozenset(MetricType)  # every point: one cache entry for all supersets
+        cached = self._cache.get(wanted)
+        if cached is None:
+            if not self.present.intersection(wanted):
+                cached = []
+            elif wanted == frozenset(MetricType):
+                cached = list(chain.from_iterable(self.point_lists))
+            else:
+                selected = [t in wanted for t in self.types]
+                cached = list(chain.from_iterable(compress(self.point_lists, selected)))
+            self._cache[wanted] = cached
+        return cached
 
     def scatter(self, types: Sequence[MetricType], dense: pa.Array) -> pa.Array:
         """`dense` (one value per point of `types`) placed at those rows; null elsewhere."""
@@ -386,19 +404,32 @@ def _scatter(mask: pa.Array, dense: pa.Array) -> pa.Array:
 
 def _sums(rows: _PointRows) -> pa.Array:
     """`sum` of histogram-like and summary points in row order; null where a histogram has none."""
-    values: list[float | None] = []
-    for t, points in rows.chunks(_COUNT_TYPES):
-        sums = list(map(_SUM, points))
-        if t is not MetricType.SUMMARY:
-            has = list(map(_HAS_SUM, points))
-            if not all(has):
-                sums = [v if h else None for v, h in zip(sums, has, strict=True)]
-        values.extend(sums)
-    return pa.array(values, pa.float64())
+    points = rows.points_of(_COUNT_TYPES)
+    sums = list(map(_SUM, points))
+    kinds = rows.present.intersection(_COUNT_TYPES)
+    if MetricType.SUMMARY in kinds:
+        if len(kinds) == 1:
+            return pa.array(sums, pa.float64())  # a summary's sum is not optional
+        has = [
+            h
+            for t, p in zip(rows.types, rows.point_lists, strict=True)
+            if t in _COUNT_TYPES
+            for h in ([True] * len(p) if t is MetricType.SUMMARY else map(_HAS_SUM, p))
+        ]
+    else:
+        has = list(map(_HAS_SUM, points))
+    if all(has):
+        return pa.array(sums, pa.float64())
+    return pa.array([v if h else None for v, h in zip(sums, has, strict=True)], pa.float64())
 
 
 def _exemplars(points: list[Any], list_type: pa.ListType) -> pa.Array:
-    counts, exemplars = _flatten(list(map(attrgetter("exemplars"), points)))
+    containers = list(map(attrgetter("exemplars"), points))
+    counts = list(map(len, containers))
+    if not any(counts):  # the common case: no point carries exemplars
+        empty = pa.array([], list_type.value_type)
+        return pa.ListArray.from_arrays(pa.array([0] * (len(points) + 1), pa.int32()), empty, type=list_type)
+    exemplars = list(chain.from_iterable(containers))
     value_kind, values = _oneof_columns(
         exemplars,
         _WHICH_VALUE,
@@ -465,7 +496,7 @@ def metrics_to_arrow(request: ExportMetricsServiceRequest) -> pa.Table:
     for name in per_metric.column_names:
         columns[name] = per_metric.column(name).combine_chunks()
 
-    rows = _PointRows(types, point_lists, columns["metric_type"], columns["has_point"])
+    rows = _PointRows(types, point_lists, point_counts, columns["metric_type"], columns["has_point"])
     all_types = tuple(MetricType)[1:]
     every = rows.points_of(all_types)
     columns["attributes"] = rows.scatter(all_types, attributes_array(list(map(_ATTRIBUTES, every))))

@@ -8,6 +8,7 @@ pdata's `Value.AsString()`, exemplar ids become lower-case hex (zeros when absen
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -54,9 +55,18 @@ _TABLE_FIELD = {
 
 
 async def write(backend: ClickHouseBackend, tables: MetricsTables, batch: Batch) -> None:
-    """Insert the batch's data points, one insert per metric type that has any."""
-    for metric_type, rows in metrics_tables(batch.arrow()).items():
-        await backend.insert_arrow(tables.name(metric_type), rows)
+    """Insert the batch's data points, one insert per metric type that has any.
+
+    The inserts run concurrently (one backend worker each); all of them finish before the first
+    failure, if any, is raised.
+    """
+    inserts = [
+        backend.insert_arrow(tables.name(metric_type), rows)
+        for metric_type, rows in metrics_tables(batch.arrow()).items()
+    ]
+    for outcome in await asyncio.gather(*inserts, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def metrics_tables(table: pa.Table) -> dict[MetricType, pa.Table]:

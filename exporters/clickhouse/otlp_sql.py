@@ -11,7 +11,9 @@ stored as base64 (documented limit). `any_value_string(expr)` renders a value th
 `Value.AsString()` does (the contrib exporter's attribute values): strings as they are, ints in
 decimal, doubles as Go's JSON encoder (ES6 form), bools `true`/`false`, bytes base64, arrays and
 maps as Go's `json.Marshal` of `AsRaw()` (map keys sorted, the last of duplicate keys wins, no
-HTML escaping), an empty value as `""`.
+HTML escaping; `[]` / `{}` when empty, which ClickHouse reads as a present tuple with no values),
+an empty value as `""`. A container holding a NaN or ±Inf double is `""`: json.Marshal fails on
+them and AsString ignores the error (a top-level NaN or ±Inf is the error's text, as pdata has it).
 
 For another table (metrics): `proto_schema(RequestType, spec)` + `input_structure(RequestType, spec)`
 with a spec of the fields to read (`ATTRIBUTES` / `ANY_VALUE` mark KeyValue lists and values), then
@@ -205,7 +207,9 @@ def _any_value_json(expr: str, level: int, depth: int | None = None) -> str:
         f"{expr}.string_value IS NOT NULL, {_json_string(f'{expr}.string_value')}",
         f"{expr}.bool_value IS NOT NULL, if({expr}.bool_value, 'true', 'false')",
         f"{expr}.int_value IS NOT NULL, toString({expr}.int_value)",
-        f"{expr}.double_value IS NOT NULL, {_go_double(f'{expr}.double_value')}",
+        # json.Marshal fails on NaN and ±Inf: a NUL byte (escaped everywhere else) marks the failure.
+        f"{expr}.double_value IS NOT NULL, "
+        f"if(isFinite({expr}.double_value), {_go_double(f'{expr}.double_value')}, '\\0')",
         f"{expr}.bytes_value IS NOT NULL, concat('\"', base64Encode({expr}.bytes_value), '\"')",
     ]
     if level + 1 >= depth:  # too deep: the container's serialized bytes, as a base64 JSON string
@@ -218,7 +222,7 @@ def _any_value_json(expr: str, level: int, depth: int | None = None) -> str:
     return f"multiIf({', '.join(scalars + containers)}, 'null')"
 
 
-def _containers_json(expr: str, level: int, depth: int) -> str:
+def _containers_json(expr: str, level: int, depth: int, top: bool = False) -> str:
     """The array/kvlist branch of multiIf, referencing the next level's SQL once (analysis stays linear)."""
     x, y = f"x{level}", f"y{level}"
     array = f"assumeNotNull({expr}.array_value).values"
@@ -237,23 +241,26 @@ def _containers_json(expr: str, level: int, depth: int) -> str:
     value = _any_value_json(f"{x}.2", level + 1, depth)
     joined = f"arrayStringConcat(arrayMap({x} -> concat({x}.1, {value}), {pairs}), ',')"
     is_map = f"{expr}.array_value IS NULL"
-    return (
-        f"{expr}.array_value IS NOT NULL OR {expr}.kvlist_value IS NOT NULL, "
-        f"concat(if({is_map}, '{{', '['), {joined}, if({is_map}, '}}', ']'))"
-    )
+    json = f"concat(if({is_map}, '{{', '['), {joined}, if({is_map}, '}}', ']'))"
+    if top:  # AsString ignores json.Marshal's error: a container holding NaN or ±Inf is ''
+        json = f"replaceRegexpOne({json}, '(?s)^[^\\\\x00]*\\\\x00.*', '')"  # one reference: cheaper analysis
+    return f"{expr}.array_value IS NOT NULL OR {expr}.kvlist_value IS NOT NULL, {json}"
 
 
 def any_value_string(expr: str) -> str:
     """SQL for pdata's `Value.AsString()` of the AnyValue tuple `expr` (read with `input_structure`)."""
     double = f"{expr}.double_value"
+    # One multiIf (the scalars' JSON forms are their AsString but for strings and bytes): the
+    # smaller the expression, the cheaper the view's analysis, which every insert pays.
     return (
         f"multiIf({expr}.string_value IS NOT NULL, {expr}.string_value, "
         f"{expr}.bytes_value IS NOT NULL, base64Encode({expr}.bytes_value), "
+        f"{expr}.bool_value IS NOT NULL, if({expr}.bool_value, 'true', 'false'), "
+        f"{expr}.int_value IS NOT NULL, toString({expr}.int_value), "
         f"isNaN({double}), 'json: unsupported value: NaN', "
         f"isInfinite({double}), if({double} > 0, 'json: unsupported value: +Inf', 'json: unsupported value: -Inf'), "
-        f"{expr}.array_value IS NULL AND {expr}.kvlist_value IS NULL AND {expr}.bool_value IS NULL "
-        f"AND {expr}.int_value IS NULL AND {double} IS NULL, '', "
-        f"{_any_value_json(expr, 0)})"
+        f"{double} IS NOT NULL, {_go_double(double)}, "
+        f"{_containers_json(expr, 0, ANY_VALUE_DEPTH, top=True)}, '')"
     )
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -15,8 +18,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def go_float(value: float) -> str:
-    """Go's JSON number for the doubles the fixtures use (integral values without a fraction)."""
-    return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+    """Go's JSON number (ES6 form): shortest digits, positional for 1e-6 <= |value| < 1e21."""
+    value = float(value)  # not a _GoFloat, whose repr is this function
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    shortest = float.__repr__(value)
+    if 1e-6 <= abs(value) < 1e21:
+        return format(Decimal(shortest), "f")
+    return re.sub(r"e([+-])0*(?=\d)", r"e\1", shortest)
 
 
 def _raw(value: AnyValue, level: int) -> Any:
@@ -66,10 +75,26 @@ def as_string(value: AnyValue) -> str:
     if kind == "int_value":
         return str(value.int_value)
     if kind == "double_value":
-        return go_float(value.double_value)
+        double = value.double_value
+        if math.isnan(double):
+            return "json: unsupported value: NaN"
+        if math.isinf(double):
+            return f"json: unsupported value: {'+' if double > 0 else '-'}Inf"
+        return go_float(double)
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
-    return _json(_raw(value, 0))
+    raw = _raw(value, 0)
+    return "" if _non_finite(raw) else _json(raw)  # json.Marshal's error, ignored by AsString
+
+
+def _non_finite(raw: Any) -> bool:
+    if isinstance(raw, float):
+        return not math.isfinite(raw)
+    if isinstance(raw, dict):
+        return any(_non_finite(v) for v in raw.values())
+    if isinstance(raw, list):
+        return any(_non_finite(v) for v in raw)
+    return False
 
 
 def attributes(kvs: Any) -> dict[str, str]:

@@ -157,3 +157,59 @@ async def test_a_resource_without_a_service_name_gets_an_empty_one(
         f"SELECT SpanName, ServiceName, ResourceAttributes FROM {clickhouse_backend.table('otel_traces')}"
     )
     assert rows == [("anonymous", "", {})]
+
+
+async def test_non_integral_doubles_inside_containers_are_written_as_go_does(
+    clickhouse_backend: ClickHouseBackend,
+) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(name="doubles")
+    doubles = [2.5, -0.1, 1e-5, 1.5e-7, 1e17, 1e21, 123456.789]
+    array = span.attributes.add(key="array").value.array_value
+    array.values.extend(AnyValue(double_value=d) for d in doubles)
+    kvlist = span.attributes.add(key="kvlist").value.kvlist_value
+    kvlist.values.add(key="x").value.double_value = 0.5
+    await traces.write(clickhouse_backend, "otel_traces", Batch.from_otlp(request))
+
+    rows = await clickhouse_backend.query_rows(
+        f"SELECT SpanAttributes FROM {clickhouse_backend.table('otel_traces')}"
+    )
+    assert rows == [
+        ({"array": "[2.5,-0.1,0.00001,1.5e-7,100000000000000000,1e+21,123456.789]", "kvlist": '{"x":0.5}'},)
+    ]
+    assert rows[0][0] == attributes(span.attributes)
+
+
+async def test_empty_containers_and_containers_holding_nan_are_stringified_as_pdata_does(
+    clickhouse_backend: ClickHouseBackend,
+) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(name="containers")
+    span.attributes.add(key="empty_array").value.array_value.SetInParent()
+    span.attributes.add(key="empty_kvlist").value.kvlist_value.SetInParent()
+    span.attributes.add(key="nan").value.array_value.values.add().double_value = float("nan")
+    span.attributes.add(key="inf").value.kvlist_value.values.add(key="x").value.double_value = float("-inf")
+    span.attributes.add(key="top_nan").value.double_value = float("nan")
+    await traces.write(clickhouse_backend, "otel_traces", Batch.from_otlp(request))
+
+    rows = await clickhouse_backend.query_rows(
+        f"SELECT SpanAttributes FROM {clickhouse_backend.table('otel_traces')}"
+    )
+    # json.Marshal fails on NaN / Inf inside a container; AsString ignores the error: "".
+    assert rows == [
+        (
+            {
+                "empty_array": "[]",
+                "empty_kvlist": "{}",
+                "nan": "",
+                "inf": "",
+                "top_nan": "json: unsupported value: NaN",
+            },
+        )
+    ]
+    assert rows[0][0] == attributes(span.attributes)
