@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
 import os
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,11 +31,11 @@ from backend.clickhouse.schema import (
     versions_table_ddl,
 )
 from collector.errors import AirisError
+from collector.folderlock import lock_folder, unlock_folder
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-LOCK_FILE = ".airis.lock"
 WORKERS = 8
 T = TypeVar("T")
 
@@ -76,28 +73,13 @@ def _claim_chdb_folder(folder: str, timeout: float, backend: str) -> str:
             current.users += 1
             return path
         os.makedirs(path, mode=0o750, exist_ok=True)
-        fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                        busy = OSError(
-                            f"chDB data folder {path} is in use by another process (pid {holder}); "
-                            "one process per folder"
-                        )
-                        busy.errno = errno.EWOULDBLOCK
-                        raise busy from None
-                    time.sleep(0.05)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except BaseException:
-            os.close(fd)
-            raise
+        fd = lock_folder(
+            path,
+            timeout,
+            lambda pid: (
+                f"chDB data folder {path} is in use by another process (pid {pid}); one process per folder"
+            ),
+        )
         _OPEN_FOLDER.append(_ChdbFolder(path, fd, 1))
         return path
 
@@ -111,8 +93,7 @@ def _release_chdb_folder(path: str) -> None:
         current.users -= 1
         if current.users == 0:
             _OPEN_FOLDER.clear()
-            os.ftruncate(current.fd, 0)
-            os.close(current.fd)  # releases the flock
+            unlock_folder(current.fd)
 
 
 class ClickHouseBackend:

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
 import hashlib
-import os
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 from collector.component import Host, Settings
+from collector.folderlock import lock_folder, unlock_folder
 from extensions.file_storage.factory import FileStorageConfig
 from extensions.file_storage.log import SEGMENT_SIZE, FileLog
 
-LOCK_FILE = ".airis.lock"
 _NAME_MAX = 200
 
 
@@ -58,28 +55,16 @@ class FileStorage:
             raise OSError(
                 errno.ENOENT, f"file_storage directory {directory} does not exist (create_directory is false)"
             )
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        deadline = time.monotonic() + self.config.timeout.total_seconds()
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                        raise OSError(
-                            errno.EWOULDBLOCK,
-                            f"file_storage directory {directory.resolve()} is locked by another process "
-                            f"(pid {holder}); two collectors must not share one directory",
-                        ) from None
-                    await asyncio.sleep(0.05)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._lock_fd = fd
+        where = directory.resolve()
+        self._lock_fd = await asyncio.to_thread(
+            lock_folder,
+            directory,
+            self.config.timeout.total_seconds(),
+            lambda pid: (
+                f"file_storage directory {where} is locked by another process (pid {pid}); "
+                "two collectors must not share one directory"
+            ),
+        )
 
     def open_log(self, owner: str) -> FileLog:
         """The log of `owner` (reading its files now); ValueError if it is open already."""
@@ -102,5 +87,4 @@ class FileStorage:
             await log.close()
         if self._lock_fd is not None:
             fd, self._lock_fd = self._lock_fd, None
-            os.ftruncate(fd, 0)
-            os.close(fd)  # releases the flock
+            unlock_folder(fd)

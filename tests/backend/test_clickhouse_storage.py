@@ -17,13 +17,14 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from backend.clickhouse.backend import LOCK_FILE, BackendStartError, ClickHouseBackend, SchemaVersionError
+from backend.clickhouse.backend import BackendStartError, ClickHouseBackend, SchemaVersionError
 from backend.clickhouse.config import BackendConfig, ClickHouseStorageConfig
 from backend.clickhouse.extension import ClickHouseStorage, backend_in
 from backend.clickhouse.factory import FACTORY
 from backend.clickhouse.schema import Migration, load_migrations
 from collector.component import Component, ComponentId, Kind, ServiceStatus, Settings
 from collector.configstruct import decode
+from collector.folderlock import LOCK_FILE
 from collector.telemetry import MetricsRegistry
 from tests.backend.conftest import unique_database
 from tests.conftest import free_port
