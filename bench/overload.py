@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.passthrough import cpu_seconds, rss_mib, sink_count
+from bench.passthrough import cpu_seconds, rss_mib, sink_count, start_sink_and_agent
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -68,24 +68,7 @@ service:
   pipelines: {{traces: {{receivers: [otlp], processors: [memory_limiter], exporters: [otlp]}}}}
 """)
         count = work / "count"
-        sink = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                "1",
-                PY,
-                str(ROOT / "bench/otlp_sink.py"),
-                "--port",
-                str(sink_port),
-                "--max-rate",
-                "10000",
-                "--count-file",
-                str(count),
-            ]
-        )
-        agent = subprocess.Popen(
-            ["taskset", "-c", "0", PY, "-m", "collector.cli", "--config", str(config)], cwd=ROOT
-        )
+        sink, agent = start_sink_and_agent(config, sink_port, count, max_rate=10_000)
         peak = [0.0]
         running = [True]
 

@@ -38,6 +38,31 @@ def sink_count(path: Path) -> int:
         return 0
 
 
+def start_sink_and_agent(
+    config: Path, sink_port: int, count: Path, max_rate: float = 0
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """The sink on core 1 (counting into `count`, at most `max_rate` spans/s), then airis alone on core 0."""
+    sink = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            "1",
+            PY,
+            str(ROOT / "bench/otlp_sink.py"),
+            "--port",
+            str(sink_port),
+            "--max-rate",
+            str(max_rate),
+            "--count-file",
+            str(count),
+        ]
+    )
+    agent = subprocess.Popen(
+        ["taskset", "-c", "0", PY, "-m", "collector.cli", "--config", str(config)], cwd=ROOT
+    )
+    return sink, agent
+
+
 def agent_config(work: Path, args: argparse.Namespace) -> Path:
     storage = "\n      storage: file_storage" if args.persistent else ""
     extensions = f"extensions:\n  file_storage:\n    directory: {work / 'queue'}\n" if args.persistent else ""
@@ -81,23 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         count = work / "count"
-        sink = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                "1",
-                PY,
-                str(ROOT / "bench/otlp_sink.py"),
-                "--port",
-                str(args.sink_port),
-                "--count-file",
-                str(count),
-            ]
-        )
-        agent = subprocess.Popen(
-            ["taskset", "-c", "0", PY, "-m", "collector.cli", "--config", str(agent_config(work, args))],
-            cwd=ROOT,
-        )
+        sink, agent = start_sink_and_agent(agent_config(work, args), args.sink_port, count)
         try:
             time.sleep(3)
             before, cpu_before = sink_count(count), cpu_seconds(agent.pid)
