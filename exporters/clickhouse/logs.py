@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exporters.clickhouse.ingest import ProtobufIngest, ingest_for
-from exporters.clickhouse.otlp_sql import ANY_VALUE, ATTRIBUTES, any_value_string, attributes_map, hex_id
+from exporters.clickhouse.any_value_bytes import attributes_map, value_string
+from exporters.clickhouse.ingest import ContainerFallback, ProtobufIngest, ingest_for
+from exporters.clickhouse.otlp_sql import ANY_VALUE, ATTRIBUTES, hex_id
 
 if TYPE_CHECKING:
     from backend.clickhouse.backend import ClickHouseBackend
@@ -43,8 +44,12 @@ SPEC = {
 }
 
 
-def select(source: str, columns: frozenset[str] = frozenset({"EventName"})) -> str:
+def select(source: str, columns: frozenset[str] = frozenset({"EventName"}), containers: bool = True) -> str:
     """The view's SELECT from the Null table `source` into otel_logs' columns (EventName if in `columns`)."""
+
+    def attributes(expr: str) -> str:
+        return attributes_map(expr, containers)
+
     event_name = ",\n    r.event_name AS EventName" if "EventName" in columns else ""
     timestamp = "if(r.time_unix_nano = 0, r.observed_time_unix_nano, r.time_unix_nano)"
     return f"""SELECT
@@ -55,17 +60,17 @@ def select(source: str, columns: frozenset[str] = frozenset({"EventName"})) -> s
     r.severity_text AS SeverityText,
     toUInt8(bitAnd(r.severity_number, 255)) AS SeverityNumber,
     ifNull(resource_attributes['service.name'], '') AS ServiceName,
-    {any_value_string("r.body")} AS Body,
+    {value_string("r.body", containers)} AS Body,
     resource_schema_url AS ResourceSchemaUrl,
     resource_attributes AS ResourceAttributes,
     sl.schema_url AS ScopeSchemaUrl,
     sl.scope.name AS ScopeName,
     sl.scope.version AS ScopeVersion,
-    {attributes_map("sl.scope.attributes")} AS ScopeAttributes,
-    {attributes_map("r.attributes")} AS LogAttributes{event_name}
+    {attributes("sl.scope.attributes")} AS ScopeAttributes,
+    {attributes("r.attributes")} AS LogAttributes{event_name}
 FROM (
     SELECT
-        {attributes_map("rl.resource.attributes")} AS resource_attributes,
+        {attributes("rl.resource.attributes")} AS resource_attributes,
         rl.schema_url AS resource_schema_url,
         rl.scope_logs AS scope_logs
     FROM {source} ARRAY JOIN resource_logs AS rl
@@ -74,16 +79,22 @@ ARRAY JOIN scope_logs AS sl
 ARRAY JOIN sl.log_records AS r"""
 
 
-def ingest(backend: ClickHouseBackend, table: str) -> ProtobufIngest:
+def ingest(backend: ClickHouseBackend, table: str) -> ContainerFallback:
     """The ingest path into logs table `table` of `backend` (made once, shared by exporters)."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-    return ingest_for(
-        backend, table, lambda: ProtobufIngest(ExportLogsServiceRequest.DESCRIPTOR, SPEC, table, select)
-    )
+    def make(containers: bool) -> ProtobufIngest:
+        return ProtobufIngest(
+            ExportLogsServiceRequest.DESCRIPTOR,
+            SPEC,
+            table,
+            lambda source, columns: select(source, columns, containers),
+        )
+
+    return ingest_for(backend, table, lambda: ContainerFallback(make))
 
 
 async def write(backend: ClickHouseBackend, table: str, batch: Batch) -> None:
     """Insert the batch's log records into `table` (a bare name in the backend's database)."""
     if len(batch):
-        await ingest(backend, table).write(backend, batch.otlp_bytes())
+        await ingest(backend, table).write(backend, batch.otlp_bytes(), len(batch))

@@ -14,7 +14,7 @@ from collector.component import ComponentId
 from collector.errors import ConfigError, ConsumeError, PermanentError, Problem, RetryableError
 from collector.pdata import MalformedData
 from collector.signal import Signal
-from exporters.clickhouse import logs, traces
+from exporters.clickhouse import logs, metrics, traces
 from exporters.clickhouse.config import ClickHouseExporterConfig
 
 if TYPE_CHECKING:
@@ -80,7 +80,14 @@ class ClickHouseSender:
         self.label = f"exporter {settings.id} ({signal})"
         self.backend: ClickHouseBackend | None = None
         self._owned = False  # whether this sender opened the backend (and closes it)
-        self._metrics_tables: Any = None
+        t = config.metrics_tables
+        self.metrics_tables = metrics.MetricsTables(
+            gauge=t.gauge.name,
+            sum=t.sum.name,
+            histogram=t.histogram.name,
+            exponential_histogram=t.exponential_histogram.name,
+            summary=t.summary.name,
+        )
 
     async def start(self, host: Host) -> None:
         if self.config.storage:
@@ -137,21 +144,7 @@ class ClickHouseSender:
         elif self.signal is Signal.LOGS:
             await logs.write(backend, self.config.logs_table_name, batch)
         else:
-            from exporters.clickhouse import metrics
-
-            await metrics.write(backend, self._metrics(metrics), batch)
-
-    def _metrics(self, metrics: Any) -> Any:
-        if self._metrics_tables is None:
-            t = self.config.metrics_tables
-            self._metrics_tables = metrics.MetricsTables(
-                gauge=t.gauge.name,
-                sum=t.sum.name,
-                histogram=t.histogram.name,
-                exponential_histogram=t.exponential_histogram.name,
-                summary=t.summary.name,
-            )
-        return self._metrics_tables
+            await metrics.write(backend, self.metrics_tables, batch)
 
     def _forget_ingest(self, backend: ClickHouseBackend) -> None:
         """After a failure, check the Null table and view again on the next attempt."""
@@ -159,3 +152,5 @@ class ClickHouseSender:
             traces.ingest(backend, self.config.traces_table_name).forget()
         elif self.signal is Signal.LOGS:
             logs.ingest(backend, self.config.logs_table_name).forget()
+        else:
+            metrics.ingest(backend, self.metrics_tables).forget()

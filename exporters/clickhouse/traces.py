@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exporters.clickhouse.ingest import ProtobufIngest, ingest_for
-from exporters.clickhouse.otlp_sql import ATTRIBUTES, attributes_map, hex_id
+from exporters.clickhouse.any_value_bytes import attributes_map
+from exporters.clickhouse.ingest import ContainerFallback, ProtobufIngest, ingest_for
+from exporters.clickhouse.otlp_sql import ATTRIBUTES, hex_id
 
 if TYPE_CHECKING:
     from backend.clickhouse.backend import ClickHouseBackend
@@ -59,23 +60,13 @@ def _time(expr: str) -> str:
     return f"fromUnixTimestamp64Nano(reinterpretAsInt64({expr}))"
 
 
-def _all_maps(span: str) -> str:
-    """The span's, its events' and its links' attribute maps, in that order, from one copy of the mapping SQL.
+def select(source: str, columns: frozenset[str] = frozenset(), containers: bool = True) -> str:
+    """The view's SELECT from the Null table `source` into otel_traces' columns (see ContainerFallback)."""
 
-    Every insert analyses the view's query, and the attribute mapping is most of it: one copy of it
-    for the three kinds of lists instead of three copies makes the fixed cost of an insert smaller.
-    """
-    lists = (
-        f"arrayConcat([{span}.attributes], arrayMap(e -> e.attributes, {span}.events), "
-        f"arrayMap(l -> l.attributes, {span}.links))"
-    )
-    return f"arrayMap(list -> {attributes_map('list')}, {lists})"
+    def attributes(expr: str) -> str:
+        return attributes_map(expr, containers)
 
-
-def select(source: str, columns: frozenset[str] = frozenset()) -> str:
-    """The view's SELECT from the Null table `source` into otel_traces' columns."""
-    return f"""WITH {_all_maps("s")} AS maps
-SELECT
+    return f"""SELECT
     {_time("s.start_time_unix_nano")} AS Timestamp,
     {hex_id("s.trace_id", 16)} AS TraceId,
     {hex_id("s.span_id", 8)} AS SpanId,
@@ -87,35 +78,41 @@ SELECT
     resource_attributes AS ResourceAttributes,
     ss.scope.name AS ScopeName,
     ss.scope.version AS ScopeVersion,
-    maps[1] AS SpanAttributes,
+    {attributes("s.attributes")} AS SpanAttributes,
     reinterpretAsUInt64(s.end_time_unix_nano - s.start_time_unix_nano) AS Duration,
     {_enum_name("s.status.code", STATUS_CODES)} AS StatusCode,
     s.status.message AS StatusMessage,
     arrayMap(e -> {_time("e.time_unix_nano")}, s.events) AS `Events.Timestamp`,
     arrayMap(e -> e.name, s.events) AS `Events.Name`,
-    arraySlice(maps, 2, length(s.events)) AS `Events.Attributes`,
+    arrayMap(e -> {attributes("e.attributes")}, s.events) AS `Events.Attributes`,
     arrayMap(l -> {hex_id("l.trace_id", 16)}, s.links) AS `Links.TraceId`,
     arrayMap(l -> {hex_id("l.span_id", 8)}, s.links) AS `Links.SpanId`,
     arrayMap(l -> l.trace_state, s.links) AS `Links.TraceState`,
-    arraySlice(maps, 2 + length(s.events), length(s.links)) AS `Links.Attributes`
+    arrayMap(l -> {attributes("l.attributes")}, s.links) AS `Links.Attributes`
 FROM (
-    SELECT {attributes_map("rs.resource.attributes")} AS resource_attributes, rs.scope_spans AS scope_spans
+    SELECT {attributes("rs.resource.attributes")} AS resource_attributes, rs.scope_spans AS scope_spans
     FROM {source} ARRAY JOIN resource_spans AS rs
 )
 ARRAY JOIN scope_spans AS ss
 ARRAY JOIN ss.spans AS s"""
 
 
-def ingest(backend: ClickHouseBackend, table: str) -> ProtobufIngest:
+def ingest(backend: ClickHouseBackend, table: str) -> ContainerFallback:
     """The ingest path into traces table `table` of `backend` (made once, shared by exporters)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    return ingest_for(
-        backend, table, lambda: ProtobufIngest(ExportTraceServiceRequest.DESCRIPTOR, SPEC, table, select)
-    )
+    def make(containers: bool) -> ProtobufIngest:
+        return ProtobufIngest(
+            ExportTraceServiceRequest.DESCRIPTOR,
+            SPEC,
+            table,
+            lambda source, columns: select(source, columns, containers),
+        )
+
+    return ingest_for(backend, table, lambda: ContainerFallback(make))
 
 
 async def write(backend: ClickHouseBackend, table: str, batch: Batch) -> None:
     """Insert the batch's spans into `table` (a bare name in the backend's database)."""
     if len(batch):
-        await ingest(backend, table).write(backend, batch.otlp_bytes())
+        await ingest(backend, table).write(backend, batch.otlp_bytes(), len(batch))

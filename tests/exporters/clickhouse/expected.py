@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from exporters.clickhouse.otlp_sql import ANY_VALUE_DEPTH
+from exporters.clickhouse.any_value_bytes import ANY_VALUE_DEPTH
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -21,7 +21,7 @@ def go_float(value: float) -> str:
     """Go's JSON number (ES6 form): shortest digits, positional for 1e-6 <= |value| < 1e21."""
     value = float(value)  # not a _GoFloat, whose repr is this function
     if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
+        return ("-" if math.copysign(1.0, value) < 0 else "") + str(abs(int(value)))  # -0 keeps its sign
     shortest = float.__repr__(value)
     if 1e-6 <= abs(value) < 1e21:
         return format(Decimal(shortest), "f")
@@ -55,12 +55,12 @@ def _json(raw: Any) -> str:
     if isinstance(raw, _GoFloat):
         return go_float(raw)
     if isinstance(raw, dict):
-        return (
-            "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_json(raw[k])}" for k in sorted(raw)) + "}"
-        )
+        return "{" + ",".join(f"{_json(k)}:{_json(raw[k])}" for k in sorted(raw)) + "}"
     if isinstance(raw, list):
         return "[" + ",".join(_json(v) for v in raw) + "]"
-    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+    # Go escapes U+2028 and U+2029 even without HTML escaping
+    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def as_string(value: AnyValue) -> str:

@@ -21,7 +21,7 @@ from exporters.clickhouse.config import ClickHouseExporterConfig
 from exporters.clickhouse.factory import FACTORY
 from exporters.clickhouse.sender import ClickHouseSender, classify
 from tests.backend.conftest import unique_database
-from tests.collector.pdata.fixtures import TRACES_SPANS, traces_request
+from tests.collector.pdata.fixtures import TRACES_SPANS, metrics_request, traces_request
 from tests.exporters.exporterhelper.fakes import until
 
 ID = ComponentId("clickhouse")
@@ -119,6 +119,31 @@ async def test_malformed_data_is_a_permanent_error(clickhouse_backend: ClickHous
 
     with pytest.raises(PermanentError, match="invalid OTLP traces request"):
         await sender.send(Batch.from_otlp_bytes(Signal.TRACES, b"\x0a\x05\x12"), 5.0)
+
+
+async def test_a_metrics_table_that_does_not_fit_the_mapping_is_a_permanent_error(
+    clickhouse_backend: ClickHouseBackend,
+) -> None:
+    await clickhouse_backend.command(
+        f"CREATE TABLE {clickhouse_backend.table('bad_summary')} (MetricName String) ENGINE = MergeTree ORDER BY ()"
+    )
+    sender = ClickHouseSender(
+        settings(), config(metrics_tables={"summary": {"name": "bad_summary"}}), Signal.METRICS
+    )
+    await sender.start(StorageHost(clickhouse_backend))
+
+    with pytest.raises(PermanentError, match="ClickHouse refused the data"):
+        await sender.send(Batch.from_otlp(metrics_request()), 5.0)
+
+
+async def test_a_missing_metrics_table_is_a_retryable_error(clickhouse_backend: ClickHouseBackend) -> None:
+    sender = ClickHouseSender(
+        settings(), config(metrics_tables={"gauge": {"name": "absent"}}), Signal.METRICS
+    )
+    await sender.start(StorageHost(clickhouse_backend))
+
+    with pytest.raises(RetryableError, match="absent"):
+        await sender.send(Batch.from_otlp(metrics_request()), 5.0)
 
 
 async def test_a_stopped_backend_is_a_retryable_error(clickhouse_backend: ClickHouseBackend) -> None:

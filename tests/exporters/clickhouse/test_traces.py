@@ -213,3 +213,26 @@ async def test_empty_containers_and_containers_holding_nan_are_stringified_as_pd
         )
     ]
     assert rows[0][0] == attributes(span.attributes)
+
+
+async def test_a_request_with_a_container_in_its_last_event_writes_every_span_once(
+    clickhouse_backend: ClickHouseBackend,
+) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    # More spans than ClickHouse's default block: the cheap ingest's refusal must come before any row.
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    for n in range(70_000):
+        spans.add(name=f"s{n % 7}", trace_id=n.to_bytes(16, "big"), span_id=(n + 1).to_bytes(8, "big"))
+    event = spans[-1].events.add(name="exception")
+    event.attributes.add(key="frames").value.array_value.values.add().string_value = "main.go:1"
+    await traces.write(clickhouse_backend, "otel_traces", Batch.from_otlp(request))
+
+    table = clickhouse_backend.table("otel_traces")
+    rows = await clickhouse_backend.query_rows(f"SELECT count(), uniqExact(SpanId) FROM {table}")
+    assert rows == [(70_000, 70_000)]
+    rows = await clickhouse_backend.query_rows(
+        f"SELECT `Events.Attributes` FROM {table} WHERE notEmpty(`Events.Name`)"
+    )
+    assert rows == [([{"frames": '["main.go:1"]'}],)]
