@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--items-per-request", type=int, default=1000)
     parser.add_argument("--pool", type=int, default=300, help="distinct requests generated up front")
     parser.add_argument("--rate", type=float, default=0)
+    parser.add_argument(
+        "--batch", default="20000-40000", help="min-max items per insert (sending_queue.batch)"
+    )
     parser.add_argument("--persistent", action="store_true")
     parser.add_argument("--keep", default="", help="keep the chDB folder here (for later queries)")
     args = parser.parse_args()
@@ -58,6 +61,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         data = work / "chdb"
         storage = "\n      storage: file_storage" if args.persistent else ""
+        batch_min, batch_max = args.batch.split("-")
         config = work / "airis.yaml"
         config.write_text(f"""
 receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}", max_recv_msg_size_mib: 64}}}}}}}}
@@ -67,7 +71,7 @@ exporters:
     sending_queue:
       num_consumers: 4
       queue_size: 200{storage}
-      batch: {{min_size: 10000, max_size: 20000, flush_timeout: 1s}}
+      batch: {{min_size: {batch_min}, max_size: {batch_max}, flush_timeout: 1s}}
     timeout: 60s
     retry_on_failure: {{max_elapsed_time: 0s}}
 extensions:
