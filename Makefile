@@ -3,7 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint venv clean
+# Real peers the tests run against (Debian packages): Prometheus and its node exporter, rsyslog
+# (util-linux's logger is already there) and VictoriaMetrics (remote-write benchmark).
+PEERS := prometheus prometheus-node-exporter rsyslog victoria-metrics
+PEER_BINS := /usr/bin/prometheus /usr/bin/prometheus-node-exporter /usr/sbin/rsyslogd /usr/bin/victoria-metrics
+
+.PHONY: run test lint venv peers clean
 
 $(BIN)/airis: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +22,16 @@ venv: $(BIN)/airis
 run: venv
 	$(BIN)/airis --config config.yaml
 
+## Install the test peers (apt-get; sudo when not root) unless they are there.
+peers:
+	@for bin in $(PEER_BINS); do [ -x $$bin ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(PEERS); \
+	fi
+
 ## Set up and run everything CI runs: lint, type checks, tests.
-test: venv lint
+test: venv peers lint
 	$(BIN)/pytest
 
 lint: venv
