@@ -28,11 +28,15 @@ ENTRY_POINT_GROUPS: dict[Kind, str] = {
 # Modules of the built-in components; each exposes `FACTORY`.
 BUILTIN_MODULES: tuple[str, ...] = (
     "receivers.otlp.factory",
+    "receivers.prometheus.factory",
+    "receivers.syslog.factory",
+    "receivers.prometheusremotewrite.factory",
     "processors.batch.factory",
     "processors.memory_limiter.factory",
     "exporters.debug.factory",
     "exporters.otlp.factory",
     "exporters.otlphttp.factory",
+    "exporters.prometheusremotewrite.factory",
     "exporters.clickhouse.factory",
     "connectors.forward.factory",
     "extensions.health_check.factory",
