@@ -96,8 +96,23 @@ def metric(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
+SINKS = {
+    "debug": "debug: {{verbosity: basic}}",
+    "clickhouse": (
+        'clickhouse: {{endpoint: "chdb://{work}/chdb", timeout: 60s, '
+        "sending_queue: {{batch: {{min_size: 20000, max_size: 40000, flush_timeout: 1s}}}}}}"
+    ),
+}
+SENT = "otelcol_exporter_sent_log_records_total"
+
+
 def run_airis(
-    work: Path, lines: list[bytes], count: int, connections: int, without_pyarrow: bool = False
+    work: Path,
+    lines: list[bytes],
+    count: int,
+    connections: int,
+    without_pyarrow: bool = False,
+    sink: str = "debug",
 ) -> dict[str, object]:
     port, metrics_port = free_port(), free_port()
     env = dict(os.environ)
@@ -109,10 +124,10 @@ def run_airis(
     config = work / "airis.yaml"
     config.write_text(f"""
 receivers: {{syslog: {{tcp: {{listen_address: "127.0.0.1:{port}"}}, protocol: rfc5424}}}}
-exporters: {{debug: {{verbosity: basic}}}}
+exporters: {{{SINKS[sink].format(work=work)}}}
 service:
   telemetry: {{logs: {{level: warn}}, metrics: {{address: "127.0.0.1:{metrics_port}"}}}}
-  pipelines: {{logs: {{receivers: [syslog], exporters: [debug]}}}}
+  pipelines: {{logs: {{receivers: [syslog], exporters: [{sink}]}}}}
 """)
     agent = subprocess.Popen([PY, "-m", "collector.cli", "--config", str(config)], cwd=ROOT, env=env)
     try:
@@ -122,6 +137,8 @@ service:
         cpu0, started = cpu_seconds(agent.pid), time.monotonic()
         send_seconds = send(port, lines, count, connections)
         wait_for(lambda: metric(metrics_port, ACCEPTED) + metric(metrics_port, REFUSED) >= count, 600)
+        if sink != "debug":  # stored, not only received
+            wait_for(lambda: metric(metrics_port, SENT) >= metric(metrics_port, ACCEPTED), 600)
         elapsed = time.monotonic() - started
         cpu = cpu_seconds(agent.pid) - cpu0
         accepted, refused = metric(metrics_port, ACCEPTED), metric(metrics_port, REFUSED)
@@ -206,6 +223,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--skip-rsyslog", action="store_true")
+    parser.add_argument("--sink", choices=list(SINKS), default="debug", help="airis's exporter")
     parser.add_argument(
         "--without-pyarrow", action="store_true", help="also measure airis's per-line path (no pyarrow)"
     )
@@ -219,7 +237,8 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        airis = run_airis(work, lines, args.lines, args.connections)
+        airis = run_airis(work, lines, args.lines, args.connections, sink=args.sink)
+        result["sink"] = args.sink
         result["airis"] = airis
         if args.without_pyarrow:
             result["airis_without_pyarrow"] = run_airis(

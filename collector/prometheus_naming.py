@@ -66,6 +66,7 @@ __all__ = [
     "service_attributes",
     "target_info_attributes",
     "trim_suffixes",
+    "unit_to_ucum",
 ]
 
 METRIC_NAME_LABEL = "__name__"
@@ -335,6 +336,43 @@ def target_info_attributes(resource: Mapping[str, str]) -> dict[str, str] | None
 
 
 # --- Prometheus -> OTel ------------------------------------------------------------------------------
+
+_UCUM = {
+    "days": "d",
+    "hours": "h",
+    "minutes": "min",
+    "seconds": "s",
+    "milliseconds": "ms",
+    "microseconds": "us",
+    "nanoseconds": "ns",
+    "bytes": "By",
+    "kibibytes": "KiBy",
+    "mebibytes": "MiBy",
+    "gibibytes": "GiBy",
+    "tibibytes": "TiBy",
+    "kilobytes": "KBy",
+    "megabytes": "MBy",
+    "gigabytes": "GBy",
+    "terabytes": "TBy",
+    "meters": "m",
+    "volts": "V",
+    "amperes": "A",
+    "joules": "J",
+    "watts": "W",
+    "grams": "g",
+    "celsius": "Cel",
+    "hertz": "Hz",
+    "ratio": "1",
+    "percent": "%",
+}
+_PER_UCUM = {"second": "s", "minute": "m", "hour": "h", "day": "d", "week": "w", "month": "mo", "year": "y"}
+
+
+def unit_to_ucum(unit: str) -> str:
+    """A Prometheus unit word as UCUM (`seconds` -> `s`, `bytes_per_second` -> `By/s`), else as is."""
+    main, sep, per = unit.partition("_per_")
+    out = _UCUM.get(main, main)
+    return f"{out}/{_PER_UCUM.get(per, per)}" if sep and per else out
 
 
 def service_attributes(job: str, instance: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
+from collector.prometheus_naming import unit_to_ucum
 from receivers.prometheus import wire
 from receivers.prometheus.relabel import CompiledRelabel, process
 from receivers.prometheus.textparse import (
@@ -40,7 +41,7 @@ from receivers.prometheus.textparse import (
     unescape_help,
 )
 
-__all__ = ["SCOPE_NAME", "ScrapeConverter", "ScrapeResult", "resource_attributes", "unit_to_ucum"]
+__all__ = ["SCOPE_NAME", "ScrapeConverter", "ScrapeResult", "resource_attributes"]
 
 SCOPE_NAME = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 
@@ -66,42 +67,6 @@ REPORT_SERIES: Final = {
     ),
     "scrape_series_added": ("The approximate number of new series in this scrape", ""),
 }
-_UCUM = {
-    "days": "d",
-    "hours": "h",
-    "minutes": "min",
-    "seconds": "s",
-    "milliseconds": "ms",
-    "microseconds": "us",
-    "nanoseconds": "ns",
-    "bytes": "By",
-    "kibibytes": "KiBy",
-    "mebibytes": "MiBy",
-    "gibibytes": "GiBy",
-    "tibibytes": "TiBy",
-    "kilobytes": "KBy",
-    "megabytes": "MBy",
-    "gigabytes": "GBy",
-    "terabytes": "TBy",
-    "meters": "m",
-    "volts": "V",
-    "amperes": "A",
-    "joules": "J",
-    "watts": "W",
-    "grams": "g",
-    "celsius": "Cel",
-    "hertz": "Hz",
-    "ratio": "1",
-    "percent": "%",
-}
-_PER_UCUM = {"second": "s", "minute": "m", "hour": "h", "day": "d", "week": "w", "month": "mo", "year": "y"}
-
-
-def unit_to_ucum(unit: str) -> str:
-    """A Prometheus unit word as UCUM (`seconds` -> `s`, `bytes_per_second` -> `By/s`), else as is."""
-    main, sep, per = unit.partition("_per_")
-    out = _UCUM.get(main, main)
-    return f"{out}/{_PER_UCUM.get(per, per)}" if sep and per else out
 
 
 def _normalize(name: str) -> str:

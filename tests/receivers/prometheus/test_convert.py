@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
+from collector.prometheus_naming import unit_to_ucum
 from receivers.prometheus.config import RelabelConfig
-from receivers.prometheus.convert import SCOPE_NAME, ScrapeConverter, resource_attributes, unit_to_ucum
+from receivers.prometheus.convert import SCOPE_NAME, ScrapeConverter, resource_attributes
 from receivers.prometheus.relabel import compile_rules
 from tests.receivers.prometheus.helpers import OPENMETRICS, REPORT, TEXT, Point, by_name, payload_points
 
