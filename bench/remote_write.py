@@ -142,6 +142,7 @@ class Target:
     def __init__(self, name: str, work: Path) -> None:
         self.name, self.work = name, work
         self.port = free_port()
+        self.metrics_port = free_port()  # airis-clickhouse's internal telemetry
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -162,6 +163,22 @@ service:
   telemetry: {{logs: {{level: warn}}, metrics: {{level: none}}}}
   pipelines:
     metrics: {{receivers: [prometheusremotewrite], exporters: [debug]}}
+""")
+            return [PY, "-m", "collector.cli", "--config", str(config)]
+        if self.name == "airis-clickhouse":
+            config = self.work / "airis.yaml"
+            config.write_text(f"""
+receivers:
+  prometheusremotewrite: {{endpoint: "127.0.0.1:{self.port}"}}
+exporters:
+  clickhouse:
+    endpoint: "chdb://{self.work}/chdb"
+    timeout: 60s
+    sending_queue: {{queue_size: 5000, batch: {{min_size: 20000, max_size: 40000, flush_timeout: 1s}}}}
+service:
+  telemetry: {{logs: {{level: warn}}, metrics: {{address: "127.0.0.1:{self.metrics_port}"}}}}
+  pipelines:
+    metrics: {{receivers: [prometheusremotewrite], exporters: [clickhouse]}}
 """)
             return [PY, "-m", "collector.cli", "--config", str(config)]
         data = self.work / f"vm-{self.port}"
@@ -200,7 +217,14 @@ service:
                 self.process.wait()
 
     def rows_inserted(self) -> float | None:
-        """VictoriaMetrics's own count of remote-write rows (None for airis)."""
+        """VictoriaMetrics's own count of remote-write rows, airis-clickhouse's points stored (None otherwise)."""
+        if self.name == "airis-clickhouse":
+            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
+            return sum(
+                float(line.split()[-1])
+                for line in text.splitlines()
+                if line.startswith("otelcol_exporter_sent_metric_points_total")
+            )
         if self.name != "victoria-metrics":
             return None
         text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=10).text
@@ -250,6 +274,7 @@ def measure(
     asyncio.run(post_all(target.url, [warmup], 1))
     rows_before = _settled(target)
     cpu_before = tree_cpu_seconds(target.process.pid)
+    posted_at = time.perf_counter()
     elapsed = asyncio.run(post_all(target.url, bodies, concurrency))
     cpu = tree_cpu_seconds(target.process.pid) - cpu_before
     result = {
@@ -257,9 +282,12 @@ def measure(
         "server_cpu_s_per_million_samples": round(cpu / samples * 1e6, 3),
     }
     if rows_before is not None:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + (600 if target.name == "airis-clickhouse" else 10)
         while (target.rows_inserted() or 0) - rows_before < samples and time.monotonic() < deadline:
             time.sleep(0.2)
+        if target.name == "airis-clickhouse":  # stored, not only accepted: the rate includes the drain
+            stored_after = time.perf_counter() - posted_at
+            result["stored_samples_per_s"] = round(samples / stored_after)
         result["rows_inserted"] = (target.rows_inserted() or 0) - rows_before  # a check: all arrived
     return result
 

@@ -170,7 +170,7 @@ service:
             for (trace_id,) in ids:
                 t = time.perf_counter()
                 session.query(
-                    "WITH (SELECT min(Start), max(End) FROM otel.otel_traces_trace_id_ts WHERE TraceId = "
+                    "WITH (SELECT min(Start), max(End) + 1 FROM otel.otel_traces_trace_id_ts WHERE TraceId = "
                     f"'{trace_id}') AS span SELECT * FROM otel.otel_traces WHERE TraceId = '{trace_id}' AND "
                     "Timestamp >= span.1 AND Timestamp <= span.2",
                     "JSONCompact",
