@@ -27,7 +27,16 @@ if TYPE_CHECKING:
 
     from backend.clickhouse.backend import ClickHouseBackend
 
-__all__ = ["MAX_ITEMS", "ContainerFallback", "Names", "ProtobufIngest", "Relay", "Select", "ingest_for"]
+__all__ = [
+    "MAX_ITEMS",
+    "ContainerFallback",
+    "Names",
+    "ProtobufIngest",
+    "Relay",
+    "Select",
+    "ingest_for",
+    "table_ingest",
+]
 
 MAX_ITEMS: Final = 1 << 20
 """Items (rows) of the largest request taken in one block; a larger one goes to the full ingest."""
@@ -50,6 +59,26 @@ def ingest_for(
     if key not in ingests:
         ingests[key] = make()
     return ingests[key]
+
+
+def table_ingest(
+    backend: ClickHouseBackend,
+    table: str,
+    request: Descriptor,
+    spec: Spec,
+    select: Callable[[str, frozenset[str], bool], str],
+) -> ContainerFallback:
+    """The ingest of `request`s into the one table `table` (made once per backend and table).
+
+    `select(source, target_columns, containers)` is the view's SELECT, with or without the containers' SQL.
+    """
+
+    def make(containers: bool) -> ProtobufIngest:
+        return ProtobufIngest(
+            request, spec, table, lambda source, columns: select(source, columns, containers)
+        )
+
+    return ingest_for(backend, table, lambda: ContainerFallback(make))
 
 
 class Names(NamedTuple):

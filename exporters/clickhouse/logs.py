@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from exporters.clickhouse.any_value_bytes import attributes_map, value_string
-from exporters.clickhouse.ingest import ContainerFallback, ProtobufIngest, ingest_for
+from exporters.clickhouse.ingest import ContainerFallback, table_ingest
 from exporters.clickhouse.otlp_sql import ANY_VALUE, ATTRIBUTES, hex_id
 
 if TYPE_CHECKING:
@@ -83,15 +83,7 @@ def ingest(backend: ClickHouseBackend, table: str) -> ContainerFallback:
     """The ingest path into logs table `table` of `backend` (made once, shared by exporters)."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-    def make(containers: bool) -> ProtobufIngest:
-        return ProtobufIngest(
-            ExportLogsServiceRequest.DESCRIPTOR,
-            SPEC,
-            table,
-            lambda source, columns: select(source, columns, containers),
-        )
-
-    return ingest_for(backend, table, lambda: ContainerFallback(make))
+    return table_ingest(backend, table, ExportLogsServiceRequest.DESCRIPTOR, SPEC, select)
 
 
 async def write(backend: ClickHouseBackend, table: str, batch: Batch) -> None:

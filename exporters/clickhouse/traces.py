@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from exporters.clickhouse.any_value_bytes import attributes_map
-from exporters.clickhouse.ingest import ContainerFallback, ProtobufIngest, ingest_for
+from exporters.clickhouse.ingest import ContainerFallback, table_ingest
 from exporters.clickhouse.otlp_sql import ATTRIBUTES, hex_id
 
 if TYPE_CHECKING:
@@ -101,15 +101,7 @@ def ingest(backend: ClickHouseBackend, table: str) -> ContainerFallback:
     """The ingest path into traces table `table` of `backend` (made once, shared by exporters)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    def make(containers: bool) -> ProtobufIngest:
-        return ProtobufIngest(
-            ExportTraceServiceRequest.DESCRIPTOR,
-            SPEC,
-            table,
-            lambda source, columns: select(source, columns, containers),
-        )
-
-    return ingest_for(backend, table, lambda: ContainerFallback(make))
+    return table_ingest(backend, table, ExportTraceServiceRequest.DESCRIPTOR, SPEC, select)
 
 
 async def write(backend: ClickHouseBackend, table: str, batch: Batch) -> None:

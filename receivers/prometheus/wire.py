@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Sequence
 
+from collector.pdata.protowire import varint
+
 __all__ = [
     "NUMBER_GAUGE_TAIL",
     "NUMBER_SUM_TAIL",
@@ -27,19 +29,6 @@ NUMBER_SUM_TAIL = struct.Struct("<BQBQBd")
 NUMBER_GAUGE_TAIL = struct.Struct("<BQBd")
 FIXED64 = struct.Struct("<BQ")
 DOUBLE = struct.Struct("<Bd")
-_VARINT_1 = [bytes([i]) for i in range(128)]
-
-
-def varint(value: int) -> bytes:
-    """`value` (non-negative) as a protobuf varint."""
-    if value < 128:
-        return _VARINT_1[value]
-    out = bytearray()
-    while value >= 128:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def field(tag: int, payload: bytes) -> bytes:

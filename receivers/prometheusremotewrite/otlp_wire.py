@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+from collector.pdata.protowire import varint
+
 __all__ = [
     "AGGREGATION_CUMULATIVE",
     "NO_RECORDED_VALUE",
@@ -24,7 +26,6 @@ __all__ = [
     "varint",
 ]
 
-_SMALL_VARINTS = [bytes([n]) for n in range(128)]
 _DOUBLE = struct.Struct("<d")
 _FIXED64 = struct.Struct("<Q")
 
@@ -32,18 +33,6 @@ AGGREGATION_CUMULATIVE = b"\x10\x02"
 """`aggregation_temporality: CUMULATIVE` (field 2 of Sum, Histogram and ExponentialHistogram)."""
 NO_RECORDED_VALUE = 1
 """The data point flag Prometheus's stale marker becomes."""
-
-
-def varint(value: int) -> bytes:
-    """`value` (non-negative) as a protobuf varint."""
-    if value < 128:
-        return _SMALL_VARINTS[value]
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def delimited(field: int, payload: bytes) -> bytes:

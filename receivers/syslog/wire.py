@@ -6,9 +6,11 @@ Only the few messages a syslog record needs: `ExportLogsServiceRequest` > `Resou
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Mapping
 from typing import TypeAlias
+
+from collector.pdata.protowire import VARINTS as _VARINTS
+from collector.pdata.protowire import fixed64, len_field, varint
 
 __all__ = [
     "AttrValue",
@@ -40,38 +42,6 @@ KVLIST_VALUE = b"\x32"  # AnyValue.kvlist_value (6)
 KEY = b"\x0a"  # KeyValue.key (1); also KeyValueList.values (1)
 VALUE = b"\x12"  # KeyValue.value (2)
 LOG_RECORD = b"\x12"  # ScopeLogs.log_records (2)
-
-_VARINTS = [bytes([n]) if n < 0x80 else b"" for n in range(0x4000)]
-
-
-def varint(n: int) -> bytes:
-    """The base-128 varint of a non-negative int (negative int64: its two's complement)."""
-    if n < 0x80:
-        return _VARINTS[n]
-    if n < 0:
-        n += 1 << 64
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-for _n in range(0x80, 0x4000):
-    _VARINTS[_n] = varint(_n)
-_FIXED64 = struct.Struct("<Q")
-
-
-def fixed64(n: int) -> bytes:
-    """Eight little-endian bytes."""
-    return _FIXED64.pack(n)
-
-
-def len_field(tag: bytes, payload: bytes) -> bytes:
-    """A length-delimited field: tag, length, payload."""
-    size = len(payload)
-    return tag + (_VARINTS[size] if size < 0x4000 else varint(size)) + payload
 
 
 def _any_value(value: AttrValue) -> bytes:
