@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from backend.clickhouse.backend import ClickHouseBackend
     from collector.component import Host, Settings
     from collector.pdata import Batch
+    from exporters.clickhouse.ingest import ContainerFallback
 
 __all__ = ["PERMANENT_CODES", "ClickHouseSender", "classify"]
 
@@ -133,24 +134,16 @@ class ClickHouseSender:
         if backend is None:
             raise RetryableError(f"{self.label} is not started")
         try:
-            await self._write(backend, batch)
+            if len(batch):
+                await self._ingest(backend).write(backend, batch.otlp_bytes(), len(batch))
         except Exception as err:
-            self._forget_ingest(backend)
+            self._ingest(backend).forget()  # check the Null table and views again on the next attempt
             raise classify(err, f"{self.label}: insert failed") from err
 
-    async def _write(self, backend: ClickHouseBackend, batch: Batch) -> None:
+    def _ingest(self, backend: ClickHouseBackend) -> ContainerFallback:
+        """This signal's ingest path into its table(s) of `backend` (made once, shared)."""
         if self.signal is Signal.TRACES:
-            await traces.write(backend, self.config.traces_table_name, batch)
-        elif self.signal is Signal.LOGS:
-            await logs.write(backend, self.config.logs_table_name, batch)
-        else:
-            await metrics.write(backend, self.metrics_tables, batch)
-
-    def _forget_ingest(self, backend: ClickHouseBackend) -> None:
-        """After a failure, check the Null table and view again on the next attempt."""
-        if self.signal is Signal.TRACES:
-            traces.ingest(backend, self.config.traces_table_name).forget()
-        elif self.signal is Signal.LOGS:
-            logs.ingest(backend, self.config.logs_table_name).forget()
-        else:
-            metrics.ingest(backend, self.metrics_tables).forget()
+            return traces.ingest(backend, self.config.traces_table_name)
+        if self.signal is Signal.LOGS:
+            return logs.ingest(backend, self.config.logs_table_name)
+        return metrics.ingest(backend, self.metrics_tables)
