@@ -186,15 +186,25 @@ class ClickHouseBackend:
         await self._run(lambda: self._client().command(sql, parameters=parameters))
 
     async def query_rows(
-        self, sql: str, parameters: dict[str, object] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, object] | None = None,
+        settings: dict[str, object] | None = None,
     ) -> list[tuple[object, ...]]:
-        """The rows of a query, as tuples."""
-        result = await self._run(lambda: self._client().query(sql, parameters=parameters))
+        """The rows of a query, as tuples (`settings`: ClickHouse settings of this query only)."""
+        result = await self._run(lambda: self._client().query(sql, parameters=parameters, settings=settings))
         return [tuple(row) for row in result.result_rows]
 
-    async def query_arrow(self, sql: str, parameters: dict[str, object] | None = None) -> pa.Table:
-        """The result of a query as an Arrow table."""
-        table: pa.Table = await self._run(lambda: self._client().query_arrow(sql, parameters=parameters))
+    async def query_arrow(
+        self,
+        sql: str,
+        parameters: dict[str, object] | None = None,
+        settings: dict[str, object] | None = None,
+    ) -> pa.Table:
+        """The result of a query as an Arrow table (`settings`: ClickHouse settings of this query only)."""
+        table: pa.Table = await self._run(
+            lambda: self._client().query_arrow(sql, parameters=parameters, settings=settings)
+        )
         return table
 
     async def insert_arrow(self, table: str, data: pa.Table) -> None:

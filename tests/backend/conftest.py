@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
+from backend.clickhouse.config import BackendConfig, ClickHouseStorageConfig
+from backend.clickhouse.extension import ClickHouseStorage
+from collector.component import Component, ComponentId, Kind, ServiceStatus, Settings
+from collector.telemetry import MetricsRegistry
 
 _FOLDER: list[Path] = []
 _DATABASES = itertools.count(1)
@@ -67,3 +71,27 @@ async def clickhouse_backend(backend_config: BackendConfig) -> AsyncIterator[Cli
         if backend.started:
             await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
         await backend.close()
+
+
+class BackendHost:
+    """A running host whose `clickhouse_storage` extension holds `backend` under the name "main"."""
+
+    status = ServiceStatus.RUNNING
+
+    def __init__(self, backend: ClickHouseBackend) -> None:
+        id = ComponentId("clickhouse_storage")
+        settings = Settings(id, Kind.EXTENSION, MetricsRegistry(), logging.getLogger("test.storage"))
+        storage = ClickHouseStorage(settings, ClickHouseStorageConfig())
+        storage.backends = {"main": backend}
+        self._extensions: dict[ComponentId, Component] = {id: storage}
+
+    def extension(self, id: ComponentId) -> Component:
+        return self._extensions[id]
+
+    def extensions(self) -> Mapping[ComponentId, Component]:
+        return self._extensions
+
+
+def extension_settings(type_: str) -> Settings:
+    """Settings of an extension `type_` for tests."""
+    return Settings(ComponentId(type_), Kind.EXTENSION, MetricsRegistry(), logging.getLogger(f"test.{type_}"))
