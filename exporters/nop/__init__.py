@@ -1,0 +1,1 @@
+"""The `nop` exporter: accepts and drops everything."""
