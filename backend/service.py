@@ -294,7 +294,7 @@ def openapi_document(title: str, routes: Sequence[BaseRoute], prefix: str = "") 
         elif isinstance(route, Route) and route.include_in_schema:
             doc = (route.endpoint.__doc__ or "").strip()
             summary = doc.splitlines()[0] if doc else route.name
-            path = prefix + route.path
+            path = prefix + route.path_format
             parameters = [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                 for name in route.param_convertors

@@ -44,6 +44,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "extensions.health_check.factory",
     "extensions.file_storage.factory",
     "backend.clickhouse.factory",
+    "backend.traces.factory",
+    "backend.logs.factory",
+    "backend.metrics.factory",
 )
 
 # Other names the collector's configs use for the same type (kind, alias) -> type.

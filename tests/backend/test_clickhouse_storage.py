@@ -204,8 +204,13 @@ async def test_migrations_are_recorded_once_and_a_restart_is_idempotent(
     first = ClickHouseBackend.from_config("main", backend_config)
     await first.start()
     await first.start()  # already started: nothing happens
-    assert await versions(first) == [(1, "otel_tables")]
-    applied_at = (await first.query_rows("SELECT applied_at FROM airis_schema_versions"))[0][0]
+    assert await versions(first) == [
+        (1, "otel_tables"),
+        (2, "traces_by_id"),
+        (3, "metric_rollups"),
+        (4, "logs_search_indexes"),
+    ]
+    applied_at = (await first.query_rows("SELECT applied_at FROM airis_schema_versions ORDER BY version"))[0][0]
     assert isinstance(applied_at, datetime)
     await first.close()
     await first.close()
@@ -213,8 +218,10 @@ async def test_migrations_are_recorded_once_and_a_restart_is_idempotent(
     again = ClickHouseBackend.from_config("main", backend_config)
     await again.start()
     try:
-        assert await again.query_rows("SELECT count() FROM airis_schema_versions") == [(1,)]
-        assert await again.query_rows("SELECT applied_at FROM airis_schema_versions") == [(applied_at,)]
+        assert await again.query_rows("SELECT count() FROM airis_schema_versions") == [(4,)]
+        assert (await again.query_rows("SELECT applied_at FROM airis_schema_versions ORDER BY version"))[0] == (
+            applied_at,
+        )
     finally:
         await again.command(f"DROP DATABASE `{again.database}` SYNC")
         await again.close()
@@ -224,17 +231,19 @@ async def test_a_new_migration_file_is_applied_alone_on_the_next_start(backend_c
     first = ClickHouseBackend.from_config("main", backend_config)
     await first.start()
     await first.close()
+    known = load_migrations()
+    later = known[-1].version + 1
     extra = Migration(
-        2,
+        later,
         "rollups",
         "-- a later issue's migration\n"
         "CREATE TABLE IF NOT EXISTS {{table otel_rollups}}{{on_cluster}} (x UInt8)\n"
         "ENGINE = {{engine MergeTree}} ORDER BY x;\n",
     )
-    upgraded = ClickHouseBackend("main", backend_config, migrations=[*load_migrations(), extra])
+    upgraded = ClickHouseBackend("main", backend_config, migrations=[*known, extra])
     await upgraded.start()
     try:
-        assert await versions(upgraded) == [(1, "otel_tables"), (2, "rollups")]
+        assert await versions(upgraded) == [*((m.version, m.name) for m in known), (later, "rollups")]
         assert await upgraded.query_rows("EXISTS TABLE otel_rollups") == [(1,)]
     finally:
         await upgraded.command(f"DROP DATABASE `{upgraded.database}` SYNC")
@@ -242,16 +251,17 @@ async def test_a_new_migration_file_is_applied_alone_on_the_next_start(backend_c
 
 
 async def test_a_database_newer_than_this_airis_is_refused(clickhouse_backend: ClickHouseBackend) -> None:
+    newest = load_migrations()[-1].version
     await clickhouse_backend.command(
-        "INSERT INTO airis_schema_versions (version, name, applied_at) VALUES (7, 'future_tables', now64(3))"
+        "INSERT INTO airis_schema_versions (version, name, applied_at) VALUES (77, 'future_tables', now64(3))"
     )
     older = ClickHouseBackend.from_config("old", clickhouse_backend.config)
     with pytest.raises(SchemaVersionError) as caught:
         await older.start()
     assert str(caught.value) == (
-        f"clickhouse backend 'old': database '{clickhouse_backend.database}' is at schema version 7 "
-        "(0007_future_tables), but this airis knows migrations up to version 1: this airis is too old "
-        "for this data; upgrade airis"
+        f"clickhouse backend 'old': database '{clickhouse_backend.database}' is at schema version 77 "
+        f"(0077_future_tables), but this airis knows migrations up to version {newest}: this airis is "
+        "too old for this data; upgrade airis"
     )
     assert not older.started
 
@@ -262,7 +272,8 @@ async def test_missing_migrations_without_create_schema_are_listed(backend_confi
     with pytest.raises(SchemaVersionError) as caught:
         await backend.start()
     assert str(caught.value) == (
-        f"clickhouse backend 'main': database '{config.database}' lacks schema migrations 0001_otel_tables; "
+        f"clickhouse backend 'main': database '{config.database}' lacks schema migrations "
+        f"{', '.join(m.label for m in load_migrations())}; "
         "set create_schema: true on this backend, or apply them by hand "
         f"(python -m backend.clickhouse.schema --database {config.database} prints the DDL)"
     )

@@ -87,7 +87,7 @@ exporters: {recorder: }
 service: {pipelines: {traces: {receivers: [nosuch], exporters: [recorder]}}}
 """) == [
         "receiver: unknown section (valid: receivers, processors, exporters, connectors, extensions, service)",
-        "receivers::nosuch: unknown receiver type 'nosuch' (known: otlp, prometheus, prometheusremotewrite, source, syslog)",
+        "receivers::nosuch: unknown receiver type 'nosuch' (known: nop, otlp, prometheus, prometheusremotewrite, source, syslog)",
     ]
 
 
