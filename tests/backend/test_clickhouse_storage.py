@@ -210,7 +210,9 @@ async def test_migrations_are_recorded_once_and_a_restart_is_idempotent(
         (3, "metric_rollups"),
         (4, "logs_search_indexes"),
     ]
-    applied_at = (await first.query_rows("SELECT applied_at FROM airis_schema_versions ORDER BY version"))[0][0]
+    applied_at = (await first.query_rows("SELECT applied_at FROM airis_schema_versions ORDER BY version"))[0][
+        0
+    ]
     assert isinstance(applied_at, datetime)
     await first.close()
     await first.close()
@@ -219,9 +221,9 @@ async def test_migrations_are_recorded_once_and_a_restart_is_idempotent(
     await again.start()
     try:
         assert await again.query_rows("SELECT count() FROM airis_schema_versions") == [(4,)]
-        assert (await again.query_rows("SELECT applied_at FROM airis_schema_versions ORDER BY version"))[0] == (
-            applied_at,
-        )
+        assert (await again.query_rows("SELECT applied_at FROM airis_schema_versions ORDER BY version"))[
+            0
+        ] == (applied_at,)
     finally:
         await again.command(f"DROP DATABASE `{again.database}` SYNC")
         await again.close()
