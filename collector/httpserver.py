@@ -29,7 +29,9 @@ def bind(endpoint: str, what: str) -> socket.socket:
     """A listening TCP socket on `endpoint`; OSError naming `what` and the address if it is taken."""
     host, port = split_host_port(endpoint)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that name it, and without it a
+    # response written in two parts waits for the client's delayed ACK (40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))

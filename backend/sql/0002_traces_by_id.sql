@@ -2,13 +2,18 @@
 --
 -- Placeholders as in 0001_otel_tables.sql. otel_traces is ordered by (ServiceName, SpanName, time),
 -- so a trace's spans sit in as many 8,192-row granules as it has spans, each read whole to find
--- them (~80 ms per trace at 1 M spans); here a trace is a few adjacent rows of one small granule.
--- Same columns, types and codecs as otel_traces (the trace service reads both with one query text),
--- no skip indexes, same partitioning and TTL. Parts stay in the compact format (all columns in one
--- file, a granule's columns side by side) at every size: a trace is read in one seek, and writing
--- the copy costs little next to writing otel_traces' ~40 column and index files (bench/query_traces.py). The view copies every span as it is inserted into
--- (the shard-local) otel_traces; spans stored before this migration stay in otel_traces only, where
--- the trace service still finds them. Readers: backend/traces/reader.py.
+-- them (78-90 ms per trace at 1 M spans); here a trace is a few adjacent rows of one 1,024-row
+-- granule (12 ms p50, 19.5 ms p99 at 1 M: bench/query_traces.py). Same columns, types and codecs
+-- as otel_traces (the trace service reads both with one query text), no skip indexes, same
+-- partitioning and TTL; parts stay in the compact format (all columns in one file, a granule's
+-- columns side by side) at every size, cheaper to write than wide parts for the same reads.
+-- The cost: ~84 B per span on disk (otel_traces: ~91), and ~40 % more ClickHouse CPU per insert,
+-- merges included (-14 % to -38 % spans/s per agent core in bench.storage_e2e A/B runs on a shared
+-- 2-core machine). Without the view the table stays empty and the trace service reads otel_traces.
+--
+-- The view copies every span as it is inserted into (the shard-local) otel_traces; spans stored
+-- before this migration stay in otel_traces only, where the trace service still finds them.
+-- Readers: backend/traces/reader.py.
 
 CREATE TABLE IF NOT EXISTS {{table airis_traces_by_id}}{{on_cluster}} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
