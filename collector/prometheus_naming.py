@@ -26,7 +26,7 @@ import base64
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -55,6 +55,7 @@ __all__ = [
     "CumulativeHistogram",
     "MetricKind",
     "NamingError",
+    "attribute_labels",
     "attribute_string",
     "build_metric_name",
     "build_unit",
@@ -261,6 +262,26 @@ def normalize_label(name: str) -> str:
     if label != name and not label.strip("_"):
         raise NamingError(f"normalization for label name {name!r} resulted in invalid name {label!r}")
     return label
+
+
+def attribute_labels(
+    attributes: Mapping[str, str], label_name: Callable[[str], str] = normalize_label
+) -> dict[str, str]:
+    """Labels from attributes as the remote-write translator makes them: keys sanitized (in key
+    order; a key with nothing valid left is dropped), values of keys that collide joined with ';'."""
+    labels: dict[str, str] = {}
+    for key in sorted(attributes):
+        try:
+            label = label_name(key)
+        except NamingError:
+            continue
+        value = attributes[key]
+        if label in labels:
+            if labels[label] != value:
+                labels[label] = f"{labels[label]};{value}"
+        else:
+            labels[label] = value
+    return labels
 
 
 def format_float(value: float) -> str:

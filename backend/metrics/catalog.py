@@ -39,11 +39,11 @@ from collector.prometheus_naming import (
     SUM_SUFFIX,
     MetricKind,
     NamingError,
+    attribute_labels,
     build_metric_name,
     build_unit,
     format_float,
     job_and_instance,
-    normalize_label,
 )
 from exporters.clickhouse.metrics import MetricsTables
 
@@ -198,18 +198,7 @@ def point_labels(
     extra: tuple[str, str] | None = None,
 ) -> Labels:
     """The label set of a point, as the Prometheus exporters build it (the remote-write translator's rule)."""
-    labels: dict[str, str] = {}
-    for key in sorted(attributes):
-        try:
-            label = normalize_label(key)
-        except NamingError:
-            continue
-        value = attributes[key]
-        if label in labels:
-            if labels[label] != value:
-                labels[label] = f"{labels[label]};{value}"
-        else:
-            labels[label] = value
+    labels = attribute_labels(attributes)
     job, instance = job_and_instance(resource)
     if job is not None:
         labels[JOB_LABEL] = job

@@ -32,6 +32,7 @@ from collector.prometheus_naming import (
     CumulativeAccumulator,
     MetricKind,
     NamingError,
+    attribute_labels,
     attribute_string,
     build_metric_name,
     format_float,
@@ -176,18 +177,7 @@ class RemoteWriteConverter:
         self, attributes: Mapping[str, str], base: Mapping[str, str], name: str, *extra: tuple[str, str]
     ) -> Labels:
         """The label set of one series: attributes, then job/instance, external labels, `__name__`, extras."""
-        labels: dict[str, str] = {}
-        for key in sorted(attributes):
-            try:
-                label = self._label_name(key)
-            except NamingError:
-                continue
-            value = attributes[key]
-            if label in labels:
-                if labels[label] != value:
-                    labels[label] = f"{labels[label]};{value}"
-            else:
-                labels[label] = value
+        labels = attribute_labels(attributes, self._label_name)
         labels.update(base)
         for key, value in self.external_labels.items():
             labels.setdefault(key, value)
