@@ -68,6 +68,11 @@ class ServiceConfig:
     """The longest time range one request may cover."""
 
     def validate(self) -> None:
+        if problems := self.problems():
+            raise ConfigError(problems)
+
+    def problems(self) -> list[Problem]:
+        """Every mistake in this config (a service's config extends this list with its own keys)."""
         problems: list[Problem] = []
         try:
             split_host_port(self.endpoint)
@@ -84,8 +89,7 @@ class ServiceConfig:
                 problems.append(Problem(name, f"{format_duration(getattr(self, name))} must be positive"))
         if self.max_limit < 1:
             problems.append(Problem("max_limit", f"{self.max_limit} must be at least 1"))
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
     @property
     def clickhouse_settings(self) -> dict[str, object]:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from backend.service import ServiceConfig
 from collector.configstruct import format_duration
-from collector.errors import ConfigError, Problem
+from collector.errors import Problem
 
 
 @dataclass
@@ -29,12 +29,8 @@ class LogsServiceConfig(ServiceConfig):
     tail_keepalive: timedelta = timedelta(seconds=15)
     """A comment is sent on an idle tail this often, so proxies keep the connection open."""
 
-    def validate(self) -> None:
-        problems: list[Problem] = []
-        try:
-            super().validate()
-        except ConfigError as err:
-            problems.extend(err.problems)
+    def problems(self) -> list[Problem]:
+        problems = super().problems()
         for name in ("tail_poll_interval", "tail_max_lag", "tail_keepalive"):
             if getattr(self, name) <= timedelta(0):
                 problems.append(Problem(name, f"{format_duration(getattr(self, name))} must be positive"))
@@ -45,8 +41,7 @@ class LogsServiceConfig(ServiceConfig):
         for name in ("tail_max_streams", "tail_max_rate"):
             if getattr(self, name) < 1:
                 problems.append(Problem(name, f"{getattr(self, name)} must be at least 1"))
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
 
 __all__ = ["LogsServiceConfig"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend.service import ServiceConfig
-from collector.errors import ConfigError, Problem
+from collector.errors import Problem
 
 
 @dataclass
@@ -19,17 +19,12 @@ class MetricsServiceConfig(ServiceConfig):
     max_points: int = 11_000
     """The most points (steps) per series one range query may return."""
 
-    def validate(self) -> None:
-        problems: list[Problem] = []
-        try:
-            super().validate()
-        except ConfigError as err:
-            problems.extend(err.problems)
+    def problems(self) -> list[Problem]:
+        problems = super().problems()
         for name in ("max_series", "max_points"):
             if getattr(self, name) < 1:
                 problems.append(Problem(name, f"{getattr(self, name)} must be at least 1"))
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
 
 __all__ = ["MetricsServiceConfig"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend.service import ServiceConfig
-from collector.errors import ConfigError, Problem
+from collector.errors import Problem
 
 
 @dataclass
@@ -18,18 +18,13 @@ class TracesServiceConfig(ServiceConfig):
     """The most queries the service runs at once; the others wait, so the storage's worker threads
     (shared with the exporters' inserts) are never all taken by reads."""
 
-    def validate(self) -> None:
-        problems: list[Problem] = []
-        try:
-            super().validate()
-        except ConfigError as err:
-            problems.extend(err.problems)
+    def problems(self) -> list[Problem]:
+        problems = super().problems()
         if self.max_concurrent_queries < 1:
             problems.append(
                 Problem("max_concurrent_queries", f"{self.max_concurrent_queries} must be at least 1")
             )
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
 
 __all__ = ["TracesServiceConfig"]
