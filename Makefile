@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # (util-linux's logger is already there) and VictoriaMetrics (remote-write benchmark).
 PEERS := prometheus prometheus-node-exporter rsyslog victoria-metrics
 PEER_BINS := /usr/bin/prometheus /usr/bin/prometheus-node-exporter /usr/sbin/rsyslogd /usr/bin/victoria-metrics
+# Apollo's gateway (npm, pinned by its package-lock.json) composes the services' subgraphs in a test.
+FEDERATION := tests/gateway/federation
 
 .PHONY: run test lint venv peers clean
 
@@ -30,8 +32,13 @@ peers:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(PEERS); \
 	fi
 
+## The npm packages of the federation test (node and npm are on the machine).
+$(FEDERATION)/node_modules: $(FEDERATION)/package-lock.json
+	cd $(FEDERATION) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
 ## Set up and run everything CI runs: lint, type checks, tests.
-test: venv peers lint
+test: venv peers lint $(FEDERATION)/node_modules
 	$(BIN)/pytest
 
 lint: venv
@@ -40,4 +47,4 @@ lint: venv
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache $(FEDERATION)/node_modules

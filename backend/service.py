@@ -5,6 +5,10 @@ backend of a `clickhouse_storage` extension by name at start and serves its rout
 document (`/openapi.json`) and `/health` on its own endpoint. Handlers read user input only through
 the `Query` helpers below, which turn bad input into `BadRequestError` (400, naming the parameter) and
 cap limits and time ranges; SQL receives user values only as bound parameters.
+
+Every route but `/health` and `/openapi.json` needs a viewer (`auth`: an `auth` extension, or `none`).
+A caller restricted to some tenants reads only their rows: service SQL names tables only through
+`Store.table`, which then answers a subquery keeping the rows of the caller's tenants (`current_scope`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,7 +28,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
+from collector.auth.principal import Role, TenantScope, current_scope
+from collector.auth.setting import AuthSetting, auth_off_warning
 from collector.component import ComponentId, Host, Settings
 from collector.config import split_host_port
 from collector.configstruct import format_duration
@@ -66,6 +73,8 @@ class ServiceConfig:
     """The most items (spans, traces, records, series) one request may ask for."""
     max_range: timedelta = timedelta(days=31)
     """The longest time range one request may cover."""
+    auth: AuthSetting = field(default_factory=AuthSetting)
+    """Who may query: `authenticator: <auth extension id>`, or `none` (required: no silent default)."""
 
     def validate(self) -> None:
         if problems := self.problems():
@@ -89,6 +98,8 @@ class ServiceConfig:
                 problems.append(Problem(name, f"{format_duration(getattr(self, name))} must be positive"))
         if self.max_limit < 1:
             problems.append(Problem("max_limit", f"{self.max_limit} must be at least 1"))
+        if not self.auth.authenticator.strip():  # a malformed one is reported by AuthSetting.validate
+            problems.extend(Problem(f"auth::{p.path}", p.message) for p in self.auth.problems(required=True))
         return problems
 
     @property
@@ -98,8 +109,30 @@ class ServiceConfig:
 
 
 def storage_dependency(config: ServiceConfig) -> Iterable[ComponentId]:
-    """The storage extension, which must start before the service (the factory's `dependencies`)."""
-    return [ComponentId.parse(config.storage_extension)]
+    """The storage and `auth` extensions, which must start before the service (the factory's `dependencies`)."""
+    return [ComponentId.parse(config.storage_extension), *config.auth.dependency()]
+
+
+# --- tenant scoping ----------------------------------------------------------------------------
+
+UNSCOPED_TABLES = frozenset({"otel_traces_trace_id_ts"})
+"""Tables without ResourceAttributes: they only narrow time ranges before a scoped table is read.
+Every other table is scoped, so a new table holding tenant data cannot be read unscoped by mistake."""
+_ROLLUP = re.compile(r"otel_metrics_\w+_1[mh]")
+"""Rollup tables, whose progress markers (MetricName '', no data) tell readers how far they reach."""
+
+
+def sql_string(text: str) -> str:
+    """`text` as a ClickHouse string literal (backslashes and quotes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def tenant_condition(scope: TenantScope) -> str:
+    """The SQL condition keeping the rows of `scope`'s tenants (of a table with ResourceAttributes)."""
+    tenants = ", ".join(sql_string(tenant) for tenant in scope.tenants or ())
+    if not tenants:
+        return "0"
+    return f"ResourceAttributes[{sql_string(scope.attribute)}] IN ({tenants})"
 
 
 class Store:
@@ -109,9 +142,18 @@ class Store:
         self.backend = backend
         self.config = config
 
-    def table(self, name: str) -> str:
-        """The quoted, qualified name of table `name`."""
-        return self.backend.table(name)
+    def table(self, name: str, final: bool = False) -> str:
+        """What a query reads table `name` from (with FINAL when `final`): its quoted, qualified name, or,
+        for a caller restricted to some tenants (`current_scope`), a subquery of their rows."""
+        qualified = self.backend.table(name)
+        source = f"{qualified} FINAL" if final else qualified
+        scope = current_scope.get()
+        if scope is None or not scope.restricted or name in UNSCOPED_TABLES:
+            return source
+        condition = tenant_condition(scope)
+        if _ROLLUP.fullmatch(name):  # every tenant reads the rollups' progress markers
+            condition = f"(MetricName = '' AND empty(ResourceAttributes)) OR {condition}"
+        return f"(SELECT * FROM {source} WHERE {condition})"
 
     async def rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[Any, ...]]:
         """The rows of `sql` with bound `parameters`."""
@@ -347,16 +389,30 @@ def service_app(
     return Starlette(routes=all_routes, exception_handlers=handlers)
 
 
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+"""The paths anyone may call: the service's health and its API's description."""
+
+
+def required_role(method: str, path: str) -> Role | None:
+    """Who may call `path` of a query service: anyone for `OPEN_PATHS`, a viewer for every other."""
+    return None if path in OPEN_PATHS else Role.VIEWER
+
+
 class QueryService:
     """A query-service extension: on start, find the backend and serve the app `build(store)` returns."""
 
     title = "airis query service"
+    graph_domain: str | None = None
+    """The service's part of the GraphQL schema (`traces`, `logs`, `metrics`), served at /graphql."""
 
     def __init__(self, settings: Settings, config: ServiceConfig) -> None:
         self.settings = settings
         self.config = config
         self.store: Store | None = None
         self.app: Starlette | None = None
+        """The routes, without authentication."""
+        self.asgi: ASGIApp | None = None
+        """What the server serves: `app` behind the `auth` extension (callers in-process use this too)."""
         self.server: HttpServer | None = None
 
     @property
@@ -370,19 +426,32 @@ class QueryService:
 
     async def start(self, host: Host) -> None:
         from backend.clickhouse.extension import backend_in
+        from collector.auth.asgi import AuthMiddleware
+        from gateway.subgraph import subgraph_routes
 
-        key = f"extensions::{self.settings.id}::storage"
+        prefix = f"extensions::{self.settings.id}"
+        if problems := self.config.auth.problems(required=True):
+            raise ConfigError([Problem(f"{prefix}::auth::{p.path}", p.message) for p in problems])
+        authenticator = self.config.auth.resolve(host, f"{prefix}::auth")
         try:
             backend = backend_in(host.extensions(), self.config.storage)
         except KeyError as err:
-            raise ConfigError([Problem(key, str(err.args[0]))]) from None
+            raise ConfigError([Problem(f"{prefix}::storage", str(err.args[0]))]) from None
         self.store = Store(backend, self.config)
         self.app = self.build(self.store)
-        self.server = HttpServer(self.app, self.config.endpoint, f"extension {self.settings.id}")
+        if self.graph_domain is not None:
+            # The service's part of the GraphQL graph (a federation subgraph); its calls reach the inner
+            # app, in the tenant scope AuthMiddleware set for the /graphql request.
+            self.app.router.routes.extend(subgraph_routes(self.graph_domain, self.app))
+        self.asgi = AuthMiddleware(self.app, authenticator, self.settings.id.type, required_role)
+        self.server = HttpServer(self.asgi, self.config.endpoint, f"extension {self.settings.id}")
         await self.server.start()
         self.settings.logger.info(
             "%s listening on http://%s (storage %r)", self.title, self.config.endpoint, self.config.storage
         )
+        if authenticator is None:
+            host_name, _ = split_host_port(self.config.endpoint)
+            self.settings.logger.warning("%s", auth_off_warning(host_name, self.port))
 
     async def shutdown(self) -> None:
         server, self.server = self.server, None
@@ -392,6 +461,8 @@ class QueryService:
 
 __all__ = [
     "NANOS",
+    "OPEN_PATHS",
+    "UNSCOPED_TABLES",
     "BadRequestError",
     "Query",
     "QueryService",
@@ -403,6 +474,9 @@ __all__ = [
     "openapi_document",
     "parse_duration",
     "parse_time",
+    "required_role",
     "service_app",
+    "sql_string",
     "storage_dependency",
+    "tenant_condition",
 ]

@@ -51,6 +51,7 @@ from backend.logs.text_query import TextQuery
 from backend.service import NANOS, Store
 from bench.storage_scale import cpu_seconds, load, percentiles, settle, sizes
 from bench.telemetry_data import Generator
+from collector.auth.setting import AuthSetting
 from collector.component import Component, ComponentId, Kind, ServiceStatus, Settings
 from collector.pdata import Batch
 from collector.signal import Signal
@@ -221,7 +222,9 @@ async def measure(backend: ClickHouseBackend, folder: str, args: argparse.Namesp
     terms = await words(backend, 2 * args.queries)  # the first half over HTTP, the second at SQL level
     http_terms = {kind: queries[: args.queries] for kind, queries in terms.items()}
     sql_terms = {kind: queries[args.queries :] for kind, queries in terms.items()}
-    config = LogsServiceConfig(endpoint="127.0.0.1:0", query_timeout=timedelta(minutes=5))
+    config = LogsServiceConfig(
+        endpoint="127.0.0.1:0", auth=AuthSetting("none"), query_timeout=timedelta(minutes=5)
+    )
     settings = Settings(
         ComponentId("logs_service"), Kind.EXTENSION, MetricsRegistry(), logging.getLogger("bench")
     )

@@ -43,6 +43,7 @@ from backend.traces import reader
 from backend.traces.config import TracesServiceConfig
 from backend.traces.service import TracesService
 from bench import storage_scale
+from collector.auth.setting import AuthSetting
 from collector.component import Component, ComponentId, Kind, ServiceStatus, Settings
 from collector.signal import Signal
 from collector.telemetry import MetricsRegistry
@@ -97,7 +98,9 @@ async def measure(backend: ClickHouseBackend, args: argparse.Namespace) -> dict[
     ((first, last),) = await backend.query_rows(
         f"SELECT toUnixTimestamp64Nano(min(Timestamp)), toUnixTimestamp64Nano(max(Timestamp)) FROM {DB}.otel_traces"
     )
-    config = TracesServiceConfig(endpoint="127.0.0.1:0", max_range=timedelta(days=31))
+    config = TracesServiceConfig(
+        endpoint="127.0.0.1:0", auth=AuthSetting("none"), max_range=timedelta(days=31)
+    )
     store = Store(backend, config)
     service = TracesService(
         Settings(

@@ -43,10 +43,12 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "connectors.forward.factory",
     "extensions.health_check.factory",
     "extensions.file_storage.factory",
+    "collector.auth.factory",
     "backend.clickhouse.factory",
     "backend.traces.factory",
     "backend.logs.factory",
     "backend.metrics.factory",
+    "gateway.factory",
 )
 
 # Other names the collector's configs use for the same type (kind, alias) -> type.

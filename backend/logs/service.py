@@ -15,6 +15,7 @@ class LogsService(QueryService):
     """The log service's HTTP API; its live tails end before the server stops."""
 
     title = "airis log service"
+    graph_domain = "logs"
 
     def __init__(self, settings: Settings, config: LogsServiceConfig) -> None:
         super().__init__(settings, config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 
 from starlette.responses import Response
@@ -23,6 +24,18 @@ def event(data: str, id: str | None = None, name: str | None = None) -> bytes:
         lines.append(f"id: {id}")
     lines.append(f"data: {data}")
     return ("\n".join(lines) + "\n\n").encode()
+
+
+def error_event(err: Exception) -> bytes:
+    """The `event: error` ending a failed stream: a query timeout says so; other failures (whose text
+    may hold SQL) only say that the query failed; the service's log has the details."""
+    from backend.service import BadRequestError, QueryTimeoutError
+
+    if isinstance(err, QueryTimeoutError | BadRequestError):
+        message = str(err)
+    else:
+        message = "the query failed; the service's log has the details"
+    return event(json.dumps({"error": message}), name="error")
 
 
 def comment(text: str) -> bytes:

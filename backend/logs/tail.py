@@ -25,7 +25,7 @@ from typing import Any
 from backend.logs.config import LogsServiceConfig
 from backend.logs.filters import Bindings, LogFilter
 from backend.logs.records import COLUMNS, TIE, event_id, record
-from backend.logs.sse import comment, event, retry
+from backend.logs.sse import comment, error_event, event, retry
 from backend.service import NANOS, BadRequestError, Store, now_ns
 
 log = logging.getLogger("airis.logs.tail")
@@ -146,7 +146,7 @@ class Tail:
                     await asyncio.wait_for(closing.wait(), interval)
         except Exception as err:  # the query failed: say so and end; the client may resume
             log.warning("live tail ended: %s", err)
-            yield event(json.dumps({"error": str(err)}), name="error")
+            yield error_event(err)
         finally:
             self.close()
 

@@ -166,7 +166,8 @@ def _source(query: RangeQuery, store: Store, params: dict[str, object]) -> str:
     for i, tier in enumerate(query.parts):
         params[f"lo{i}"], params[f"hi{i}"] = tier.lo, tier.hi
         where = f"{filters} AND {tier.level.time_filter(f'lo{i}', f'hi{i}')}"
-        selects.append(segments(query.kind, tier.level, store.table(tier.level.table(query.kind)), where))
+        table = store.table(tier.level.table(query.kind), final=not tier.level.is_raw)
+        selects.append(segments(query.kind, tier.level, table, where))
     return " UNION ALL ".join(selects)
 
 

@@ -206,7 +206,10 @@ def _vector(count: str, total: str, buckets: str) -> str:
 
 
 def segments(kind: str, level: Level, table: str, where: str) -> str:
-    """A SELECT of `kind`'s segments at `level` from `table` (quoted: `level.table(kind)`) over rows matching `where`."""
+    """A SELECT of `kind`'s segments at `level` from `table` over rows matching `where`.
+
+    `table` is what `Store.table` gives for `level.table(kind)`, with FINAL for a rollup.
+    """
     head = f"SELECT {_SERIES}, MetricUnit"
     if not level.is_raw:
         level.table(kind)  # checks the kind has rollups
@@ -215,9 +218,7 @@ def segments(kind: str, level: Level, table: str, where: str) -> str:
             "sum": "AggregationTemporality, IsMonotonic, Start, Min, Max, Sum, Count, First, Last",
             "histogram": "AggregationTemporality, ExplicitBounds, Start, Totals, First, Last",
         }[kind]
-        return (
-            f"{head}, FirstTime, LastTime, {columns} FROM {table} FINAL WHERE ({where}) AND MetricName != ''"
-        )
+        return f"{head}, FirstTime, LastTime, {columns} FROM {table} WHERE ({where}) AND MetricName != ''"
     head += ", TimeUnix AS FirstTime, TimeUnix AS LastTime"
     cond = f"({where}) AND bitAnd(Flags, 1) = 0"
     if kind == "gauge":

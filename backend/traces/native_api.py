@@ -1,4 +1,4 @@
-"""The trace service's native JSON routes: trace by id, search, services and operations.
+"""The trace service's native JSON routes: trace by id (one or a batch), search, services and operations.
 
 Times are Unix nanoseconds as decimal strings (they exceed JSON's exact integers, as in OTLP/JSON),
 durations integer nanoseconds; span kinds and statuses in lower case (`server`, `error`);
@@ -18,10 +18,12 @@ from starlette.routing import BaseRoute, Route
 from backend.service import NANOS, BadRequestError, Query, ServiceConfig, Store
 from backend.traces import search
 from backend.traces.model import Span
-from backend.traces.reader import trace_spans
+from backend.traces.reader import batch_spans, trace_id_parameter, trace_spans
 from backend.traces.search import Attribute, TraceQuery, TraceSummary
 
 DEFAULT_SEARCH_LIMIT = 20
+MAX_BATCH = 100
+"""The most trace ids one batch lookup may ask for."""
 
 
 def span_json(span: Span) -> dict[str, Any]:
@@ -89,10 +91,16 @@ def search_query(request: Request, config: ServiceConfig) -> TraceQuery:
     """The native search's parameters, checked and bounded."""
     query = Query(request, config)
     start_ns, end_ns = query.time_range()
+    return filtered_query(query, start_ns, end_ns, query.limit(default=DEFAULT_SEARCH_LIMIT))
+
+
+def filtered_query(query: Query, start_ns: int, end_ns: int, limit: int) -> TraceQuery:
+    """A search of [start_ns, end_ns] for `limit` traces with the request's filters (service, operation,
+    kind, status, attr, min_duration, max_duration), checked."""
     trace_query = TraceQuery(
         start_ns=start_ns,
         end_ns=end_ns,
-        limit=query.limit(default=DEFAULT_SEARCH_LIMIT),
+        limit=limit,
         service=query.text("service"),
         operation=query.text("operation"),
         kind=search.kind_parameter(query.text("kind"), "kind"),
@@ -120,6 +128,28 @@ def native_routes(store: Store, config: ServiceConfig) -> list[BaseRoute]:
         if not spans:
             raise HTTPException(404, f"trace {trace_id} not found")
         return JSONResponse({"trace_id": spans[0].trace_id, "spans": [span_json(s) for s in spans]})
+
+    async def get_traces(request: Request) -> Response:
+        """Several traces by id at once: {"traces": [{"trace_id", "spans"}]}, in the order asked.
+
+        Repeat trace_id (1 to 100 times; each as for /v1/traces/{trace_id}, repeats answered once);
+        traces not found are left out. One query reads them all (for batching clients, e.g. DataLoaders).
+        """
+        texts = Query(request, config).texts("trace_id")
+        if not texts:
+            raise BadRequestError("is required (repeat it for each trace)", "trace_id")
+        if len(texts) > MAX_BATCH:
+            raise BadRequestError(f"{len(texts)} ids given, at most {MAX_BATCH} allowed", "trace_id")
+        trace_ids = list(dict.fromkeys(trace_id_parameter(text) for text in texts))
+        traces = await batch_spans(store, trace_ids)
+        return JSONResponse(
+            {
+                "traces": [
+                    {"trace_id": spans[0].trace_id, "spans": [span_json(s) for s in spans]}
+                    for spans in traces
+                ]
+            }
+        )
 
     async def find_traces(request: Request) -> Response:
         """Search traces: newest first, each summarized.
@@ -155,10 +185,19 @@ def native_routes(store: Store, config: ServiceConfig) -> list[BaseRoute]:
 
     return [
         Route("/v1/traces", find_traces, methods=["GET"]),
+        Route("/v1/traces/batch", get_traces, methods=["GET"]),  # before {trace_id}, which would take it
         Route("/v1/traces/{trace_id}", get_trace, methods=["GET"]),
         Route("/v1/services", list_services, methods=["GET"]),
         Route("/v1/services/{service}/operations", list_operations, methods=["GET"]),
     ]
 
 
-__all__ = ["attribute_filters", "native_routes", "search_query", "span_json", "summary_json"]
+__all__ = [
+    "MAX_BATCH",
+    "attribute_filters",
+    "filtered_query",
+    "native_routes",
+    "search_query",
+    "span_json",
+    "summary_json",
+]

@@ -4,6 +4,8 @@ A trace is read from `airis_traces_by_id` (migration 0002: the same rows as otel
 trace id, so a trace is a few adjacent rows). A trace it lacks (stored before that migration) is
 read from otel_traces through `otel_traces_trace_id_ts`, as Grafana's ClickHouse data source reads
 it: the lookup's Start/End (whole seconds) bound the scan to the trace's partitions and time.
+`rows_by_trace` asks for the lacking traces in a second query (none when every trace is found);
+`batch_spans` reads both tables in one statement, for callers batching ids that may not exist.
 """
 
 from __future__ import annotations
@@ -137,6 +139,34 @@ async def traces_spans(store: Store, trace_ids: Sequence[str]) -> list[Span]:
     return _ordered([span_from_row(row) for row in rows])
 
 
+_BATCH_SQL = """
+WITH
+    (SELECT groupUniqArray(TraceId) FROM {by_id} WHERE TraceId IN {{ids:Array(String)}}) AS found,
+    arrayFilter(id -> NOT has(found, id), {{ids:Array(String)}}) AS missing,
+    (SELECT (min(Start), max(End) + 1) FROM {lookup} WHERE TraceId IN missing) AS bounds
+SELECT {columns} FROM {by_id} WHERE TraceId IN {{ids:Array(String)}}
+UNION ALL
+SELECT {columns} FROM {traces} WHERE TraceId IN missing AND Timestamp >= bounds.1 AND Timestamp <= bounds.2"""
+"""Both reads of `rows_by_trace` in one statement: with no trace missing, the bounds are empty (1970)
+and otel_traces is pruned whole. Its two scalar subqueries cost a fixed ~13 ms on chDB (34 vs 21 ms for
+50 traces found at once; about even when one is missing, where `rows_by_trace` needs a second query)."""
+
+
+async def batch_spans(store: Store, trace_ids: Sequence[str]) -> list[list[Span]]:
+    """The spans of each trace of `trace_ids` (already normalized) that has any, in the order asked,
+    read with ONE query whatever the tables hold (a DataLoader's batch: no round trip per trace)."""
+    if not trace_ids:
+        return []
+    sql = _BATCH_SQL.format(
+        columns=SPAN_COLUMNS,
+        by_id=store.table(BY_ID_TABLE),
+        lookup=store.table("otel_traces_trace_id_ts"),
+        traces=store.table("otel_traces"),
+    )
+    rows = await store.rows(sql, {"ids": list(trace_ids)})
+    return by_trace(_ordered([span_from_row(row) for row in rows]), trace_ids)
+
+
 def by_trace(spans: Sequence[Span], trace_ids: Sequence[str]) -> list[list[Span]]:
     """The spans of each trace of `trace_ids` that has any, in the order of `trace_ids`."""
     grouped: dict[str, list[Span]] = {}
@@ -148,6 +178,7 @@ def by_trace(spans: Sequence[Span], trace_ids: Sequence[str]) -> list[list[Span]
 __all__ = [
     "BY_ID_TABLE",
     "SPAN_COLUMNS",
+    "batch_spans",
     "by_trace",
     "rows_by_trace",
     "span_from_row",

@@ -1,4 +1,5 @@
-"""The `traces_service` extension: native, analytics, Jaeger `/api` and `/api/v3` routes over one backend."""
+"""The `traces_service` extension: native (with live traces), analytics, Jaeger `/api` and `/api/v3` routes
+over one backend."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from backend.traces.analytics_api import analytics_routes
 from backend.traces.apiv3 import apiv3_routes
 from backend.traces.config import TracesServiceConfig
 from backend.traces.jaeger import jaeger_routes
+from backend.traces.live import LiveHub, live_routes
 from backend.traces.native_api import native_routes
+from collector.component import Settings
 
 
 class LimitedStore(Store):
@@ -46,23 +49,37 @@ class LimitedStore(Store):
 
 
 class TracesService(QueryService):
-    """Trace lookup and search, analytics, and Jaeger's query APIs on the service's endpoint."""
+    """Trace lookup, search and live traces, analytics, and Jaeger's query APIs on the service's endpoint;
+    its live streams end before the server stops."""
 
     title = "airis trace service"
+    graph_domain = "traces"
+
+    def __init__(self, settings: Settings, config: TracesServiceConfig) -> None:
+        super().__init__(settings, config)
+        self.traces_config = config
+        self.hub: LiveHub | None = None
 
     def build(self, store: Store) -> Starlette:
-        config = self.config
-        if isinstance(config, TracesServiceConfig):
-            store = LimitedStore(store, config.max_concurrent_queries)
+        config = self.traces_config
+        store = LimitedStore(store, config.max_concurrent_queries)
+        self.hub = LiveHub(store, config)
         return service_app(
             self.title,
             [
+                *live_routes(self.hub),  # before native's /v1/traces/{trace_id}
                 *native_routes(store, config),
                 *analytics_routes(store, config),
                 *jaeger_routes(store, config),
                 *apiv3_routes(store, config),
             ],
         )
+
+    async def shutdown(self) -> None:
+        hub, self.hub = self.hub, None
+        if hub is not None:
+            await hub.close()
+        await super().shutdown()
 
 
 __all__ = ["LimitedStore", "TracesService"]

@@ -1,5 +1,6 @@
 """The `otlp` receiver: OTLP (protobuf or JSON, compressed or not) over gRPC and HTTP, with TLS,
-CORS and admission control; protobuf requests are handed on as received, without re-serializing."""
+CORS, admission control and `auth` (writers authenticated, their tenant stamped on every resource);
+protobuf requests are handed on as received, without re-serializing (only resources are rewritten)."""
 
 from receivers.otlp.config import (
     AdmissionConfig,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from collector.auth.setting import AuthSetting
 from collector.config import split_host_port
 from collector.errors import ConfigError, Problem
 from collector.signal import Signal
@@ -23,6 +24,13 @@ def _endpoint_problems(endpoint: str) -> list[Problem]:
     except ValueError as err:
         return [Problem("endpoint", str(err))]
     return []
+
+
+def _auth_problems(auth: AuthSetting | None) -> list[Problem]:
+    # A present `auth` must name its extension; `AuthSetting.validate` reports the other mistakes.
+    if auth is None or auth.authenticator.strip():
+        return []
+    return [Problem(f"auth::{p.path}" if p.path else "auth", p.message) for p in auth.problems()]
 
 
 def _normalize_path(path: str) -> str:
@@ -75,10 +83,12 @@ class GrpcConfig:
     tls: TlsServerConfig | None = None
     include_metadata: bool = False
     """Hand the request's gRPC metadata on as `Batch.metadata`."""
+    auth: AuthSetting | None = None
+    """The `auth` extension checking every call (absent or `authenticator: none`: open to all)."""
 
     def validate(self) -> None:
         """Raise ConfigError naming every key whose value is unusable."""
-        problems = _endpoint_problems(self.endpoint)
+        problems = _endpoint_problems(self.endpoint) + _auth_problems(self.auth)
         if self.max_recv_msg_size_mib < 1:
             problems.append(
                 Problem("max_recv_msg_size_mib", f"must be at least 1, got {self.max_recv_msg_size_mib}")
@@ -101,6 +111,8 @@ class HttpConfig:
     cors: CorsConfig | None = None
     include_metadata: bool = False
     """Hand the request's headers on as `Batch.metadata`."""
+    auth: AuthSetting | None = None
+    """The `auth` extension checking every request (absent or `authenticator: none`: open to all)."""
 
     def __post_init__(self) -> None:
         # As the collector does: a path without a leading slash gets one.
@@ -110,7 +122,7 @@ class HttpConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming every key whose value is unusable."""
-        problems = _endpoint_problems(self.endpoint)
+        problems = _endpoint_problems(self.endpoint) + _auth_problems(self.auth)
         if self.max_request_body_size < 1:
             problems.append(
                 Problem("max_request_body_size", f"must be at least 1, got {self.max_request_body_size}")

@@ -16,6 +16,8 @@ from receivers.otlp.admission import MIB, AdmissionQueue
 from receivers.otlp.config import OtlpReceiverConfig
 
 if TYPE_CHECKING:
+    from collector.auth.principal import Authenticator, AuthError
+    from collector.auth.setting import AuthSetting
     from collector.pdata import Batch
     from collector.telemetry import ReceiverTelemetry
 
@@ -46,25 +48,34 @@ class OtlpReceiver:
         )
 
     async def start(self, host: Host) -> None:
-        """Bind every configured protocol; OSError naming the endpoint if one cannot listen."""
+        """Bind every configured protocol; OSError naming the endpoint if one cannot listen,
+        ConfigError naming the `auth` key if its extension is not started."""
         protocols = self.config.protocols
         async with self._lock:
             if self.servers:
                 return
+            grpc_auth = self._authenticator(host, "grpc", protocols.grpc.auth if protocols.grpc else None)
+            http_auth = self._authenticator(host, "http", protocols.http.auth if protocols.http else None)
             try:
                 if protocols.grpc is not None:
                     from receivers.otlp.grpc_server import OtlpGrpcServer
 
-                    self.servers.append(OtlpGrpcServer(self, protocols.grpc))
+                    self.servers.append(OtlpGrpcServer(self, protocols.grpc, grpc_auth))
                     await self.servers[-1].start()
                 if protocols.http is not None:
                     from receivers.otlp.http_server import OtlpHttpServer
 
-                    self.servers.append(OtlpHttpServer(self, protocols.http))
+                    self.servers.append(OtlpHttpServer(self, protocols.http, http_auth))
                     await self.servers[-1].start()
             except BaseException:
                 await self._stop_servers()
                 raise
+
+    def _authenticator(self, host: Host, protocol: str, auth: AuthSetting | None) -> Authenticator | None:
+        """The started `auth` extension a protocol's `auth` names (None: open to every writer)."""
+        if auth is None:
+            return None
+        return auth.resolve(host, f"receivers::{self.settings.id}::protocols::{protocol}::auth")
 
     async def shutdown(self) -> None:
         """Stop accepting, let in-flight requests finish, return; idempotent and safe without start."""
@@ -97,6 +108,13 @@ class OtlpReceiver:
             "airis_receiver_admission_refused_requests",
             "Number of requests refused by the receiver's admission control (too many bytes in flight).",
         ).add(1, receiver=str(self.settings.id), transport=transport)
+
+    def auth_refused(self, transport: str, error: AuthError) -> None:
+        """Count a request refused by authentication (before decoding, so its items are unknown)."""
+        self.settings.telemetry.counter(
+            "airis_receiver_auth_refused_requests",
+            "Number of requests refused by the receiver's authentication (credentials, role, tenant, rate).",
+        ).add(1, receiver=str(self.settings.id), transport=transport, reason=error.code)
 
     def what(self, protocol: str) -> str:
         """How errors and logs name one of this receiver's servers."""

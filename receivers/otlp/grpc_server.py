@@ -19,18 +19,20 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from collector.auth.principal import Authenticator, AuthError, ForbiddenError, RateLimitedError
 from collector.errors import PermanentError, RetryableError
 from collector.httpserver import bind
 from collector.pdata import Batch, MalformedData
 from collector.signal import Signal
 from collector.telemetry import ReceiverTelemetry
 from receivers.otlp.admission import AdmissionRefusedError, RequestTooLargeError
+from receivers.otlp.auth import Writer, admit
 from receivers.otlp.config import GrpcConfig
 
 if TYPE_CHECKING:
     from receivers.otlp.factory import OtlpReceiver
 
-__all__ = ["SERVICE_NAMES", "SHUTDOWN_GRACE_SECONDS", "OtlpGrpcServer"]
+__all__ = ["SERVICE_NAMES", "SHUTDOWN_GRACE_SECONDS", "OtlpGrpcServer", "auth_status", "call_headers"]
 
 log = logging.getLogger("airis.receivers.otlp")
 
@@ -69,15 +71,36 @@ def invocation_metadata(context: aio.ServicerContext) -> dict[str, tuple[str, ..
     return {key: tuple(values) for key, values in grouped.items()}
 
 
+def call_headers(context: aio.ServicerContext) -> dict[str, str]:
+    """The call's text metadata as headers: lower-case keys to their first value (`-bin` keys left out)."""
+    headers: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            headers.setdefault(key.lower(), value)
+    return headers
+
+
+def auth_status(err: AuthError) -> grpc.StatusCode:
+    """The gRPC code answering a refused writer."""
+    if isinstance(err, RateLimitedError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(err, ForbiddenError):
+        return grpc.StatusCode.PERMISSION_DENIED
+    return grpc.StatusCode.UNAUTHENTICATED
+
+
 class OtlpGrpcServer:
     """A grpc.aio server with the Export method of every signal the receiver has a next consumer for.
 
     Over TLS when `tls` is configured (mutual TLS when it names a `client_ca_file`).
     """
 
-    def __init__(self, receiver: OtlpReceiver, config: GrpcConfig) -> None:
+    def __init__(
+        self, receiver: OtlpReceiver, config: GrpcConfig, authenticator: Authenticator | None = None
+    ) -> None:
         self.receiver = receiver
         self.config = config
+        self.authenticator = authenticator
         self.telemetry = ReceiverTelemetry(receiver.settings.telemetry, str(receiver.settings.id), "grpc")
         self.what = receiver.what("grpc")
         self.port = 0
@@ -140,15 +163,29 @@ class OtlpGrpcServer:
     def _export_handler(self, signal: Signal) -> Callable[[bytes, aio.ServicerContext], Awaitable[bytes]]:
         ok = _OK_RESPONSES[signal]
         export, telemetry, admission = self.receiver.export, self.telemetry, self.receiver.admission
-        include_metadata = self.config.include_metadata
+        include_metadata, authenticator = self.config.include_metadata, self.authenticator
 
         async def handle(request: bytes, context: aio.ServicerContext) -> bytes:
+            writer: Writer | None = None
+            if authenticator is not None:
+                try:
+                    writer = await admit(authenticator, call_headers(context))
+                except AuthError as err:
+                    self.receiver.auth_refused("grpc", err)
+                    retry_after = err.retry_after if isinstance(err, RateLimitedError) else None
+                    await context.abort(
+                        auth_status(err), str(err), trailing_metadata=retry_info_trailer(retry_after)
+                    )
             reservation = admission.reservation()
             try:
                 # grpcio has read the whole message already; refuse it before decoding if there is no room
                 # (a waiting call ends when grpcio cancels it at the client's deadline).
                 await reservation.hold(len(request))
                 metadata = invocation_metadata(context) if include_metadata else {}
+                if writer is not None:
+                    request = writer.stamp_bytes(signal, request)
+                    if include_metadata:
+                        metadata = writer.annotate(metadata)
                 await export(Batch.from_otlp_bytes(signal, request, metadata=metadata), telemetry)
             except MalformedData as err:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))

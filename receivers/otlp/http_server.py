@@ -30,12 +30,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collector.auth.principal import Authenticator, AuthError, RateLimitedError
 from collector.errors import PermanentError, RetryableError
 from collector.httpserver import HttpServer
 from collector.pdata import Batch, MalformedData
 from collector.signal import Signal
 from collector.telemetry import ReceiverTelemetry
 from receivers.otlp.admission import AdmissionRefusedError, RequestTooLargeError
+from receivers.otlp.auth import Writer, admit
 from receivers.otlp.compression import (
     BodyTooLargeError,
     CorruptBodyError,
@@ -52,6 +54,7 @@ __all__ = [
     "JSON",
     "PROTOBUF",
     "OtlpHttpServer",
+    "auth_response",
     "build_app",
     "grpc_code_for_http",
     "status_response",
@@ -105,12 +108,24 @@ def status_response(
 
 def _retry_response(err: RetryableError, as_json: bool) -> Response:
     seconds = err.retry_after if err.retry_after is not None else DEFAULT_RETRY_AFTER_SECONDS
+    return _retry_after_response(503, str(err), seconds, as_json)
+
+
+def _retry_after_response(status: int, message: str, seconds: float, as_json: bool) -> Response:
     nanos_total = max(0, math.ceil(seconds * 1e9))
     delay = Duration(seconds=nanos_total // 1_000_000_000, nanos=nanos_total % 1_000_000_000)
     detail = AnyProto()
     detail.Pack(RetryInfo(retry_delay=delay))
     headers = {"Retry-After": str(max(0, math.ceil(seconds)))}
-    return status_response(503, str(err), headers, [detail], as_json)
+    return status_response(status, message, headers, [detail], as_json)
+
+
+def auth_response(err: AuthError, as_json: bool) -> Response:
+    """A refused writer's answer: 401 (asking for a bearer token), 403, or 429 with Retry-After."""
+    if isinstance(err, RateLimitedError):
+        return _retry_after_response(429, str(err), err.retry_after, as_json)
+    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+    return status_response(err.status, str(err), headers, as_json=as_json)
 
 
 def _media_type(request: Request) -> str:
@@ -124,18 +139,35 @@ def _header_metadata(request: Request) -> dict[str, tuple[str, ...]]:
     return {name: tuple(values) for name, values in grouped.items()}
 
 
-def _decode(signal: Signal, body: bytes, as_json: bool, metadata: dict[str, tuple[str, ...]]) -> Batch:
+def _decode(
+    signal: Signal,
+    body: bytes,
+    as_json: bool,
+    metadata: dict[str, tuple[str, ...]],
+    writer: Writer | None = None,
+) -> Batch:
     if not as_json:
+        if writer is not None:
+            body = writer.stamp_bytes(signal, body)
         return Batch.from_otlp_bytes(signal, body, metadata=metadata)
     from collector.pdata import otlpjson
 
-    return Batch(signal, otlp=otlpjson.decode(signal, body), metadata=metadata)
+    request = otlpjson.decode(signal, body)
+    if writer is not None:
+        writer.stamp_message(signal, request)
+    return Batch(signal, otlp=request, metadata=metadata)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _export_endpoint(receiver: OtlpReceiver, config: HttpConfig, signal: Signal, what: str) -> Endpoint:
+def _export_endpoint(
+    receiver: OtlpReceiver,
+    config: HttpConfig,
+    signal: Signal,
+    what: str,
+    authenticator: Authenticator | None = None,
+) -> Endpoint:
     ok = _OK_RESPONSES[signal]
     export, admission = receiver.export, receiver.admission
     telemetry = ReceiverTelemetry(receiver.settings.telemetry, str(receiver.settings.id), "http")
@@ -144,11 +176,18 @@ def _export_endpoint(receiver: OtlpReceiver, config: HttpConfig, signal: Signal,
     include_metadata = config.include_metadata
 
     async def endpoint(request: Request) -> Response:
+        media_type = _media_type(request)
+        writer: Writer | None = None
+        if authenticator is not None:  # as the collector: the caller is checked before anything else
+            try:
+                writer = await admit(authenticator, request.headers)
+            except AuthError as err:
+                receiver.auth_refused("http", err)
+                return auth_response(err, as_json=media_type == JSON)
         if request.method != "POST":
             return status_response(
                 405, f"{request.method} method not allowed, supported: [POST]", {"Allow": "POST"}
             )
-        media_type = _media_type(request)
         if media_type not in (PROTOBUF, JSON):
             content_type = request.headers.get("content-type", "")
             return status_response(
@@ -170,7 +209,10 @@ def _export_endpoint(receiver: OtlpReceiver, config: HttpConfig, signal: Signal,
                 decoder.feed(chunk)
             body = decoder.finish()
             await reservation.hold(len(body))
-            batch = _decode(signal, body, as_json, _header_metadata(request) if include_metadata else {})
+            metadata = _header_metadata(request) if include_metadata else {}
+            if writer is not None and include_metadata:
+                metadata = writer.annotate(metadata)
+            batch = _decode(signal, body, as_json, metadata, writer)
             await export(batch, telemetry)
         except BodyTooLargeError as err:
             compressed = "once decompressed " if err.decompressed else ""
@@ -242,11 +284,18 @@ def _cors_middleware(cors: CorsConfig) -> Middleware:
     )
 
 
-def build_app(receiver: OtlpReceiver, config: HttpConfig, what: str) -> Starlette:
-    """The ASGI app: the export route of every signal the receiver has a next consumer for (and CORS)."""
+def build_app(
+    receiver: OtlpReceiver, config: HttpConfig, what: str, authenticator: Authenticator | None = None
+) -> Starlette:
+    """The ASGI app: the export route of every signal the receiver has a next consumer for (and CORS);
+    every request is checked by `authenticator` when there is one."""
     paths = config.url_paths()
     routes = [
-        Route(paths[signal], _export_endpoint(receiver, config, signal, what), methods=_ALL_METHODS)
+        Route(
+            paths[signal],
+            _export_endpoint(receiver, config, signal, what, authenticator),
+            methods=_ALL_METHODS,
+        )
         for signal in receiver.nexts
     ]
     middleware = []
@@ -260,14 +309,16 @@ def build_app(receiver: OtlpReceiver, config: HttpConfig, what: str) -> Starlett
 class OtlpHttpServer:
     """The receiver's HTTP server (uvicorn in airis's own loop), over TLS when `tls` is configured."""
 
-    def __init__(self, receiver: OtlpReceiver, config: HttpConfig) -> None:
+    def __init__(
+        self, receiver: OtlpReceiver, config: HttpConfig, authenticator: Authenticator | None = None
+    ) -> None:
         self.what = receiver.what("http")
         ssl = None
         if config.tls is not None:
             from collector.tlsconfig import server_ssl_context
 
             ssl = server_ssl_context(config.tls, f"receivers::{receiver.settings.id}::protocols::http::tls")
-        app = build_app(receiver, config, self.what)
+        app = build_app(receiver, config, self.what, authenticator)
         self._server = HttpServer(app, config.endpoint, self.what, ssl=ssl)
 
     @property

@@ -1,6 +1,6 @@
 """The shipped all-in-one `config.yaml`, as `make run` starts it: the OpenTelemetry SDK sends traces,
-logs and metrics over OTLP; they come back through the Jaeger API, the log service and the Prometheus
-API of the same process."""
+logs and metrics over OTLP; they come back through the Jaeger API, the log service, the Prometheus
+API and the GraphQL gateway of the same process."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.e2e.airis_process import ROOT, AirisProcess, wait_until
 @pytest.fixture(scope="module")
 def airis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("all-in-one")
-    ports = {name: free_port() for name in ("grpc", "http", "traces", "logs", "metrics")}
+    ports = {name: free_port() for name in ("grpc", "http", "traces", "logs", "metrics", "gateway")}
     env = {
         "AIRIS_DATA_DIR": str(work / "data"),
         "AIRIS_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['grpc']}",
@@ -27,6 +27,7 @@ def airis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "AIRIS_TRACES_ENDPOINT": f"127.0.0.1:{ports['traces']}",
         "AIRIS_LOGS_ENDPOINT": f"127.0.0.1:{ports['logs']}",
         "AIRIS_METRICS_ENDPOINT": f"127.0.0.1:{ports['metrics']}",
+        "AIRIS_GATEWAY_ENDPOINT": f"127.0.0.1:{ports['gateway']}",
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
@@ -133,6 +134,26 @@ def test_what_the_sdk_sends_comes_back_through_every_api(airis: dict[str, Any]) 
     assert series["metric"]["job"] == "shop/shop-frontend"
     assert float(series["value"][1]) == 3.0
     assert series["value"][0] >= started - 60
+
+    query = """query($id: ID!) {
+      trace(traceId: $id) { rootService spanCount errorCount spans { name status { code message } } }
+      logs(filter: {query: "declined", services: ["shop-frontend"]}) { nodes { body severityText } }
+      promql(query: "orders_placed_total") { series { metric points { value } } }
+    }"""
+    answer = httpx.post(
+        f"http://127.0.0.1:{ports['gateway']}/graphql",
+        json={"query": query, "variables": {"id": trace_id}},
+        timeout=10,
+    ).json()
+    assert "errors" not in answer, answer
+    data = answer["data"]
+    assert data["trace"]["rootService"] == "shop-frontend"
+    assert (data["trace"]["spanCount"], data["trace"]["errorCount"]) == (2, 1)
+    assert {"name": "charge card", "status": {"code": "ERROR", "message": "card declined"}} in data["trace"][
+        "spans"
+    ]
+    assert data["logs"]["nodes"] == [{"body": "payment declined for order 4711", "severityText": "WARN"}]
+    assert [p["value"] for s in data["promql"]["series"] for p in s["points"]] == [3.0]
 
 
 def test_the_query_services_describe_themselves(airis: dict[str, Any]) -> None:

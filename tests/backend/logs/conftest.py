@@ -17,7 +17,13 @@ from backend.clickhouse.backend import ClickHouseBackend
 from backend.clickhouse.config import BackendConfig
 from backend.logs.config import LogsServiceConfig
 from backend.logs.service import LogsService
-from tests.backend.conftest import BackendHost, extension_settings, session_chdb_folder, unique_database
+from tests.backend.conftest import (
+    BackendHost,
+    extension_settings,
+    no_auth,
+    session_chdb_folder,
+    unique_database,
+)
 
 
 def service_config() -> LogsServiceConfig:
@@ -27,6 +33,7 @@ def service_config() -> LogsServiceConfig:
         tail_poll_interval=timedelta(milliseconds=200),
         tail_keepalive=timedelta(milliseconds=200),
         tail_max_streams=2,
+        auth=no_auth(),
     )
 
 

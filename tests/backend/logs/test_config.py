@@ -8,6 +8,7 @@ import pytest
 
 from backend.logs.config import LogsServiceConfig
 from backend.logs.factory import FACTORY
+from collector.auth.setting import AuthSetting
 from collector.component import ComponentId
 from collector.errors import ConfigError
 
@@ -21,9 +22,10 @@ def test_defaults_serve_on_8002_from_the_main_backend() -> None:
         "clickhouse_storage",
     )
     assert config.tail_poll_interval == timedelta(seconds=1)
-    config.validate()
     assert FACTORY.type == "logs_service"
-    assert list(FACTORY.dependencies(config)) == [ComponentId("clickhouse_storage")]
+    config.auth = AuthSetting("auth")
+    config.validate()
+    assert list(FACTORY.dependencies(config)) == [ComponentId("clickhouse_storage"), ComponentId("auth")]
 
 
 def test_every_bad_key_is_reported_with_its_name() -> None:
@@ -35,7 +37,7 @@ def test_every_bad_key_is_reported_with_its_name() -> None:
         tail_max_rate=0,
         tail_max_lag=timedelta(0),
         tail_keepalive=timedelta(0),
-    )
+    )  # and no auth::authenticator
     with pytest.raises(ConfigError) as err:
         config.validate()
     assert {p.path for p in err.value.problems} == {
@@ -46,4 +48,5 @@ def test_every_bad_key_is_reported_with_its_name() -> None:
         "tail_max_rate",
         "tail_max_lag",
         "tail_keepalive",
+        "auth::authenticator",
     }

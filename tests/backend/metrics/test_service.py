@@ -20,6 +20,7 @@ from tests.backend.conftest import (
     chdb_folder,
     clickhouse_backend,
     extension_settings,
+    no_auth,
 )
 
 __all__ = ["backend_config", "chdb_folder", "clickhouse_backend"]  # the chDB fixtures, used by name
@@ -34,21 +35,26 @@ def test_factory_makes_a_metrics_service_on_8001_after_its_storage() -> None:
         400,
         11_000,
     )
-    assert list(FACTORY.dependencies(config)) == [ComponentId("clickhouse_storage")]
+    assert list(FACTORY.dependencies(config)) == [ComponentId("clickhouse_storage")]  # auth not set yet
     assert isinstance(FACTORY.create(extension_settings("metrics_service"), config), MetricsService)
 
 
 def test_config_reports_every_problem_with_its_key() -> None:
     with pytest.raises(ConfigError) as caught:
         MetricsServiceConfig(endpoint="nowhere", max_series=0, max_points=-1).validate()
-    assert [p.path for p in caught.value.problems] == ["endpoint", "max_series", "max_points"]
-    MetricsServiceConfig().validate()
+    assert [p.path for p in caught.value.problems] == [
+        "endpoint",
+        "auth::authenticator",
+        "max_series",
+        "max_points",
+    ]
+    MetricsServiceConfig(auth=no_auth()).validate()
 
 
 async def test_service_serves_the_native_and_the_prometheus_routes(
     clickhouse_backend: ClickHouseBackend,
 ) -> None:
-    config = MetricsServiceConfig(endpoint="127.0.0.1:0")
+    config = MetricsServiceConfig(endpoint="127.0.0.1:0", auth=no_auth())
     service = MetricsService(extension_settings("metrics_service"), config)
     await service.start(BackendHost(clickhouse_backend))
     try:

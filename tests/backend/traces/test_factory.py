@@ -14,7 +14,7 @@ from collector.component import ComponentId
 from collector.errors import ConfigError
 from collector.pdata import Batch
 from exporters.clickhouse import traces
-from tests.backend.conftest import BackendHost, extension_settings
+from tests.backend.conftest import BackendHost, extension_settings, no_auth
 from tests.backend.traces import traces_data
 
 
@@ -24,20 +24,27 @@ def test_factory_defaults_and_dependency_on_storage() -> None:
     assert isinstance(config, TracesServiceConfig) and isinstance(config, ServiceConfig)
     assert config.endpoint == "127.0.0.1:8003" and config.storage == "main"
     assert FACTORY.dependencies is storage_dependency
-    assert list(FACTORY.dependencies(config)) == [ComponentId("clickhouse_storage")]
+    assert list(FACTORY.dependencies(config)) == [ComponentId("clickhouse_storage")]  # auth not set yet
     assert isinstance(FACTORY.create(extension_settings("traces_service"), config), TracesService)
 
 
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError) as err:
         TracesServiceConfig(endpoint="nowhere", max_limit=0, max_concurrent_queries=0).validate()
-    assert {p.path for p in err.value.problems} == {"endpoint", "max_limit", "max_concurrent_queries"}
-    TracesServiceConfig().validate()
+    assert {p.path for p in err.value.problems} == {
+        "endpoint",
+        "max_limit",
+        "max_concurrent_queries",
+        "auth::authenticator",
+    }
+    TracesServiceConfig(auth=no_auth()).validate()
 
 
 async def test_the_service_answers_on_its_endpoint(clickhouse_backend: ClickHouseBackend) -> None:
     await traces.write(clickhouse_backend, "otel_traces", Batch.from_otlp(traces_data.request()))
-    service = TracesService(extension_settings("traces_service"), TracesServiceConfig(endpoint="127.0.0.1:0"))
+    service = TracesService(
+        extension_settings("traces_service"), TracesServiceConfig(endpoint="127.0.0.1:0", auth=no_auth())
+    )
     await service.start(BackendHost(clickhouse_backend))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}") as client:

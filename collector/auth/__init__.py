@@ -1,0 +1,1 @@
+"""Authentication, roles, tenants and rate limits shared by every airis surface (see `principal`)."""

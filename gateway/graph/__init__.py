@@ -1,0 +1,1 @@
+"""The GraphQL schema over the three query services: one module per service owns its types and fields."""
