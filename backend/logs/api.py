@@ -19,8 +19,9 @@ from backend.logs.filters import LogFilter, fingerprint
 from backend.logs.histogram import auto_step, check_step, histogram
 from backend.logs.search import search
 from backend.logs.sse import EventStream
-from backend.logs.tail import TailHub, TooManyTailsError, parse_event_id
+from backend.logs.tail import TailHub, parse_event_id
 from backend.service import NANOS, BadRequestError, Query, Store
+from backend.streams import TooManyStreamsError
 
 
 def log_routes(store: Store, config: LogsServiceConfig, hub: TailHub) -> list[BaseRoute]:
@@ -81,7 +82,7 @@ def log_routes(store: Store, config: LogsServiceConfig, hub: TailHub) -> list[Ba
         resume = parse_event_id(last) if last else None
         try:
             opened = hub.open(where, resume)
-        except TooManyTailsError as err:
+        except TooManyStreamsError as err:
             return JSONResponse({"error": str(err)}, status_code=429, headers={"Retry-After": "5"})
         return EventStream(opened.events(), on_close=opened.close)
 

@@ -27,6 +27,7 @@ from backend.logs.filters import Bindings, LogFilter
 from backend.logs.records import COLUMNS, TIE, event_id, record
 from backend.logs.sse import comment, error_event, event, retry
 from backend.service import NANOS, BadRequestError, Store, now_ns
+from backend.streams import StreamHub
 
 log = logging.getLogger("airis.logs.tail")
 
@@ -37,10 +38,6 @@ MAX_SEEN_PER_RECORD_BUDGET = 20
 """A tail remembers at most this many polls' worth of sent keys (`tail_max_rate` x interval each)."""
 
 
-class TooManyTailsError(Exception):
-    """Every tail slot is taken."""
-
-
 def parse_event_id(text: str, parameter: str = "Last-Event-ID") -> Key:
     """The key of an event id (`<Unix ns>-<16 hex digits>`); BadRequestError if it is not one."""
     match = _EVENT_ID.match(text.strip())
@@ -49,45 +46,17 @@ def parse_event_id(text: str, parameter: str = "Last-Event-ID") -> Key:
     return int(match.group(1)), int(match.group(2), 16)
 
 
-class TailHub:
+class TailHub(StreamHub["Tail"]):
     """The live tails of one service: at most `tail_max_streams` at once; `close` ends them all."""
 
     def __init__(self, store: Store, config: LogsServiceConfig) -> None:
+        super().__init__(config.tail_max_streams, "live tails")
         self.store = store
         self.config = config
-        self.tails: set[Tail] = set()
-        self.closing = asyncio.Event()
-        self.idle = asyncio.Event()
-        self.idle.set()
 
     def open(self, where: LogFilter, resume: Key | None = None) -> Tail:
-        """A new tail, counted until its `close`; TooManyTailsError when none is free."""
-        if self.closing.is_set() or len(self.tails) >= self.config.tail_max_streams:
-            raise TooManyTailsError(f"{len(self.tails)} live tails are open, the most allowed")
-        tail = Tail(self, where, resume)
-        self.tails.add(tail)
-        self.idle.clear()
-        return tail
-
-    async def close(self, grace: float = 5.0) -> None:
-        """Ask every tail to end, wait for them up to `grace` seconds, then cancel the rest."""
-        self.closing.set()
-        if not await self._idle_within(grace):
-            for tail in list(self.tails):
-                if tail.task is not None:
-                    tail.task.cancel()
-            await self._idle_within(grace)
-
-    async def _idle_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.idle.wait(), seconds)
-        return self.idle.is_set()
-
-    def release(self, tail: Tail) -> None:
-        """Count `tail` no more."""
-        self.tails.discard(tail)
-        if not self.tails:
-            self.idle.set()
+        """A new tail, counted until its `close`; TooManyStreamsError when none is free."""
+        return self.admit(Tail(self, where, resume))
 
 
 class Tail:
@@ -230,4 +199,4 @@ class Tail:
             self.hard_floor = max(self.hard_floor, ordered[len(ordered) - limit][0])
 
 
-__all__ = ["Key", "Tail", "TailHub", "TooManyTailsError", "parse_event_id"]
+__all__ = ["Key", "Tail", "TailHub", "parse_event_id"]

@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 
 from backend.logs.sse import EventStream, comment, error_event, event, retry
 from backend.service import NANOS, BadRequestError, Query, Store, now_ns
+from backend.streams import StreamHub, TooManyStreamsError
 from backend.traces.config import TracesServiceConfig
 from backend.traces.native_api import filtered_query, summary_json
 from backend.traces.search import TraceQuery, span_conditions, trace_summaries
@@ -43,10 +44,6 @@ MIN_REMEMBERED = 1_000
 """A stream remembers at least this many trace ids (more when its rate and window allow more)."""
 
 
-class TooManyStreamsError(Exception):
-    """Every live stream slot is taken."""
-
-
 def parse_event_id(text: str, parameter: str = "Last-Event-ID") -> int:
     """The Unix ns of an event id this service sent; BadRequestError if it is not one."""
     value = text.strip()
@@ -55,46 +52,18 @@ def parse_event_id(text: str, parameter: str = "Last-Event-ID") -> int:
     return int(value)
 
 
-class LiveHub:
+class LiveHub(StreamHub["LiveTraces"]):
     """The live streams of one service: at most `live_max_streams` at once; `close` ends them all."""
 
     def __init__(self, store: Store, config: TracesServiceConfig) -> None:
+        super().__init__(config.live_max_streams, "live traces streams")
         self.store = store
         self.config = config
-        self.streams: set[LiveTraces] = set()
-        self.closing = asyncio.Event()
-        self.idle = asyncio.Event()
-        self.idle.set()
 
     def open(self, search: TraceQuery, resume_ns: int | None = None) -> LiveTraces:
         """A new stream of the traces `search`'s filters match, counted until its `close`;
         TooManyStreamsError when none is free."""
-        if self.closing.is_set() or len(self.streams) >= self.config.live_max_streams:
-            raise TooManyStreamsError(f"{len(self.streams)} live traces streams are open, the most allowed")
-        stream = LiveTraces(self, search, resume_ns)
-        self.streams.add(stream)
-        self.idle.clear()
-        return stream
-
-    async def close(self, grace: float = 5.0) -> None:
-        """Ask every stream to end, wait for them up to `grace` seconds, then cancel the rest."""
-        self.closing.set()
-        if not await self._idle_within(grace):
-            for stream in list(self.streams):
-                if stream.task is not None:
-                    stream.task.cancel()
-            await self._idle_within(grace)
-
-    async def _idle_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.idle.wait(), seconds)
-        return self.idle.is_set()
-
-    def release(self, stream: LiveTraces) -> None:
-        """Count `stream` no more."""
-        self.streams.discard(stream)
-        if not self.streams:
-            self.idle.set()
+        return self.admit(LiveTraces(self, search, resume_ns))
 
 
 class LiveTraces:
@@ -261,4 +230,4 @@ def live_routes(hub: LiveHub) -> list[BaseRoute]:
     return [Route("/v1/traces/live", live_traces, methods=["GET"])]
 
 
-__all__ = ["LiveHub", "LiveTraces", "TooManyStreamsError", "live_routes", "parse_event_id"]
+__all__ = ["LiveHub", "LiveTraces", "live_routes", "parse_event_id"]

@@ -58,7 +58,7 @@ async def write_trace(stack: Stack, tenant: str, trace: str, service: str) -> No
 
 
 def log_tails(stack: Stack) -> Callable[[], Collection[Any]]:
-    return lambda: stack.services["logs_service"].hub.tails
+    return lambda: stack.services["logs_service"].hub.streams
 
 
 def live_streams(stack: Stack) -> Callable[[], Collection[Any]]:

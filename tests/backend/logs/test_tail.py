@@ -151,11 +151,11 @@ async def test_disconnecting_stops_the_poller(module_service: LogsService) -> No
     assert hub is not None
     async with tail(module_service.port, service="tail4") as events:
         await events.idle()
-        [running] = hub.tails
+        [running] = hub.streams
         assert running.task is not None and not running.task.done()
     async with asyncio.timeout(DEADLINE_S):
         await hub.idle.wait()
-    assert not hub.tails
+    assert not hub.streams
     assert running.task.done()
     polls = running.polls
     await asyncio.sleep(3 * module_service.logs_config.tail_poll_interval.total_seconds())
