@@ -236,9 +236,10 @@ class ServiceSdl:
 
 class SubgraphSchema(GatewaySchema):
     """The whole schema as `domain`'s subgraph: `_entities` loads the entities the domain owns and
-    builds the others (which it only extends) from their representations, without calling their owner."""
+    builds the others (which it only extends) from their representations, without calling their owner.
+    With no domain (the gateway), every entity is loaded from the service owning it."""
 
-    def __init__(self, domain: str, **kwargs: Any) -> None:
+    def __init__(self, domain: str | None, **kwargs: Any) -> None:
         self.domain = domain
         super().__init__(**kwargs)
 
@@ -261,7 +262,7 @@ class SubgraphSchema(GatewaySchema):
         values = self._values(type_name, representation)
         origin = definition.origin
         resolve = getattr(origin, "resolve_reference", None)
-        if resolve is not None and owner(origin.__module__) == self.domain:
+        if resolve is not None and (self.domain is None or owner(origin.__module__) == self.domain):
             accepted = get_func_args(resolve)
             kwargs = {name: value for name, value in values.items() if name in accepted}
             if "info" in accepted:
@@ -316,6 +317,13 @@ def _built(origin: type, values: Mapping[str, Any]) -> Any:
     return instance
 
 
+def gateway_schema(extensions: list[Any] | None = None) -> SubgraphSchema:
+    """The gateway's whole graph; its `_entities` loads each entity from the service owning it."""
+    return SubgraphSchema(
+        None, query=Query, subscription=Subscription, types=[Trace, Span], extensions=extensions or []
+    )
+
+
 def subgraph_schema(domain: str, extensions: list[Any] | None = None) -> SubgraphSchema:
     """The whole schema, announcing only `domain`'s part as its `_service { sdl }`."""
     sdl = subgraph_sdl(build_schema(), domain)
@@ -346,4 +354,11 @@ def subgraph_routes(
     return [Route("/graphql", graphql, methods=["GET", "POST"]), WebSocketRoute("/graphql", graphql)]
 
 
-__all__ = ["REQUIRES", "SubgraphSchema", "subgraph_routes", "subgraph_schema", "subgraph_sdl"]
+__all__ = [
+    "REQUIRES",
+    "SubgraphSchema",
+    "gateway_schema",
+    "subgraph_routes",
+    "subgraph_schema",
+    "subgraph_sdl",
+]

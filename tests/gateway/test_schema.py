@@ -465,3 +465,29 @@ async def test_graphiql_is_served_to_browsers(open_stack: Stack) -> None:
 async def test_health_answers_without_graphql(open_stack: Stack) -> None:
     response = await open_stack.http.get("/health")
     assert response.json() == {"status": "ok", "service": "airis graphql gateway"}
+
+
+async def test_the_gateway_resolves_entities_from_the_service_owning_them(open_stack: Stack) -> None:
+    acme = trace_id("acme", 0)
+    answer = await open_stack.graphql(
+        """query($reps: [_Any!]!) { _entities(representations: $reps) {
+             ... on Trace { traceId spanCount logs { nodes { body } } }
+             ... on Span { name service }
+             ... on Service { name } } }""",
+        {
+            "reps": [
+                {"__typename": "Trace", "traceId": acme},
+                {"__typename": "Span", "traceId": acme, "spanId": span_id("acme", 0, True)},
+                {"__typename": "Service", "name": "backend"},
+            ]
+        },
+    )
+    assert "errors" not in answer, answer
+    trace, span, service = answer["data"]["_entities"]
+    assert trace["traceId"] == acme and trace["spanCount"] == 2
+    assert sorted(n["body"] for n in trace["logs"]["nodes"]) == [
+        "acme order 0 handled by backend",
+        "acme order 0 handled by frontend",
+    ]
+    assert span == {"name": "SELECT orders", "service": "backend"}
+    assert service == {"name": "backend"}
