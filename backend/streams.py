@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Any, Generic, Protocol, TypeVar
+
+from backend.logs.sse import comment, error_event, retry
 
 
 class TooManyStreamsError(Exception):
@@ -17,6 +21,56 @@ class LiveStream(Protocol):
 
 
 S = TypeVar("S", bound=LiveStream)
+
+
+class PolledStream(LiveStream, Protocol):
+    """A live stream fed by polling its table (a log tail, live traces)."""
+
+    async def prime(self) -> None:
+        """Before the first poll: mark what is already there as seen (or start from a resumed event)."""
+        ...
+
+    async def poll(self) -> list[bytes]:
+        """One poll: the SSE chunks of what is new."""
+        ...
+
+    def close(self) -> None:
+        """Give the stream's slot back (idempotent)."""
+        ...
+
+
+async def polled_events(
+    stream: PolledStream,
+    closing: asyncio.Event,
+    interval: float,
+    keepalive: float,
+    log: logging.Logger,
+) -> AsyncIterator[bytes]:
+    """SSE chunks of `stream`: a retry hint, then each poll's chunks every `interval` seconds and a
+    keep-alive comment after `keepalive` quiet ones, until `closing`; a failed query ends the stream
+    with an `event: error` (the client may resume)."""
+    stream.task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    try:
+        yield retry(max(1000, round(interval * 1000)))
+        await stream.prime()
+        quiet_since = loop.time()
+        while not closing.is_set():
+            chunks = await stream.poll()
+            for chunk in chunks:
+                yield chunk
+            if chunks:
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since >= keepalive:
+                yield comment("keep-alive")
+                quiet_since = loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closing.wait(), interval)
+    except Exception as err:
+        log.warning("live stream ended: %s", err)
+        yield error_event(err)
+    finally:
+        stream.close()
 
 
 class StreamHub(Generic[S]):
@@ -59,4 +113,4 @@ class StreamHub(Generic[S]):
         return self.idle.is_set()
 
 
-__all__ = ["LiveStream", "StreamHub", "TooManyStreamsError"]
+__all__ = ["LiveStream", "PolledStream", "StreamHub", "TooManyStreamsError", "polled_events"]

@@ -14,7 +14,6 @@ tails run at once and ends them all on shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -25,9 +24,9 @@ from typing import Any
 from backend.logs.config import LogsServiceConfig
 from backend.logs.filters import Bindings, LogFilter
 from backend.logs.records import COLUMNS, TIE, event_id, record
-from backend.logs.sse import comment, error_event, event, retry
+from backend.logs.sse import event
 from backend.service import NANOS, BadRequestError, Store, now_ns
-from backend.streams import StreamHub
+from backend.streams import StreamHub, polled_events
 
 log = logging.getLogger("airis.logs.tail")
 
@@ -88,39 +87,22 @@ class Tail:
         """The oldest Timestamp the next poll asks for."""
         return max(self.hard_floor, min(self.max_seen, now_ns()) - self.lateness)
 
-    async def events(self) -> AsyncIterator[bytes]:
+    def events(self) -> AsyncIterator[bytes]:
         """SSE chunks: a retry hint, then records as they land, keep-alive comments when idle."""
-        self.task = asyncio.current_task()
-        closing = self.hub.closing
-        interval = self.config.tail_poll_interval.total_seconds()
-        keepalive = self.config.tail_keepalive.total_seconds()
-        loop = asyncio.get_running_loop()
-        try:
-            yield retry(max(1000, round(interval * 1000)))
-            if self.resume is None:
-                await self._prime()
-            else:
-                self.hard_floor = self.max_seen = self.resume[0]
-            quiet_since = loop.time()
-            while not closing.is_set():
-                chunks = await self._poll()
-                for chunk in chunks:
-                    yield chunk
-                if chunks:
-                    quiet_since = loop.time()
-                elif loop.time() - quiet_since >= keepalive:
-                    yield comment("keep-alive")
-                    quiet_since = loop.time()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(closing.wait(), interval)
-        except Exception as err:  # the query failed: say so and end; the client may resume
-            log.warning("live tail ended: %s", err)
-            yield error_event(err)
-        finally:
-            self.close()
+        return polled_events(
+            self,
+            self.hub.closing,
+            self.config.tail_poll_interval.total_seconds(),
+            self.config.tail_keepalive.total_seconds(),
+            log,
+        )
 
-    async def _prime(self) -> None:
-        """Mark the records already in the window as seen (they landed before the tail started)."""
+    async def prime(self) -> None:
+        """Start after a resumed event, or mark the records already in the window as seen (they landed
+        before the tail started)."""
+        if self.resume is not None:
+            self.hard_floor = self.max_seen = self.resume[0]
+            return
         self.max_seen = now_ns()
         self.hard_floor = self.max_seen - self.lateness
         bind = Bindings()
@@ -136,7 +118,7 @@ class Tail:
         if len(rows) == cap:
             self.hard_floor = keys[0][0]
 
-    async def _poll(self) -> list[bytes]:
+    async def poll(self) -> list[bytes]:
         """One poll: the SSE chunks of records not sent yet, oldest first, at most `budget` of them."""
         self.polls += 1
         bind = Bindings()

@@ -17,7 +17,6 @@ at once and ends them all on shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -30,9 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from backend.logs.sse import EventStream, comment, error_event, event, retry
+from backend.logs.sse import EventStream, event
 from backend.service import NANOS, BadRequestError, Query, Store, now_ns
-from backend.streams import StreamHub, TooManyStreamsError
+from backend.streams import StreamHub, TooManyStreamsError, polled_events
 from backend.traces.config import TracesServiceConfig
 from backend.traces.native_api import filtered_query, summary_json
 from backend.traces.search import TraceQuery, span_conditions, trace_summaries
@@ -97,38 +96,16 @@ class LiveTraces:
         """Give the stream's slot back (idempotent)."""
         self.hub.release(self)
 
-    async def events(self) -> AsyncIterator[bytes]:
+    def events(self) -> AsyncIterator[bytes]:
         """SSE chunks: a retry hint, then new traces as they match, keep-alive comments when idle."""
-        self.task = asyncio.current_task()
-        closing = self.hub.closing
         keepalive = self.hub.config.live_keepalive.total_seconds()
-        loop = asyncio.get_running_loop()
-        try:
-            yield retry(max(1000, round(self.interval * 1000)))
-            await self._prime()
-            quiet_since = loop.time()
-            while not closing.is_set():
-                chunks = await self._poll()
-                for chunk in chunks:
-                    yield chunk
-                if chunks:
-                    quiet_since = loop.time()
-                elif loop.time() - quiet_since >= keepalive:
-                    yield comment("keep-alive")
-                    quiet_since = loop.time()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(closing.wait(), self.interval)
-        except Exception as err:  # a query failed: say so and end; the client may resume
-            log.warning("live traces stream ended: %s", err)
-            yield error_event(err)
-        finally:
-            self.close()
+        return polled_events(self, self.hub.closing, self.interval, keepalive, log)
 
     def _window(self, start_ns: int, end_ns: int) -> tuple[str, dict[str, object]]:
         """The search's WHERE clause over [start_ns, end_ns] and its parameters."""
         return span_conditions(replace(self.search, start_ns=start_ns, end_ns=end_ns))
 
-    async def _prime(self) -> None:
+    async def prime(self) -> None:
         """Mark as seen the traces matching already (up to the resumed event's time, if any)."""
         now = self.last_poll_ns = now_ns()
         until = now + self.lateness if self.resume_ns is None else min(self.resume_ns, now)
@@ -144,7 +121,7 @@ class LiveTraces:
         if len(rows) == self.max_seen:  # more match than remembered: the older ones are behind the floor
             self.hard_floor = int(rows[-1][1]) + 1
 
-    async def _poll(self) -> list[bytes]:
+    async def poll(self) -> list[bytes]:
         """One poll: an event per new matching trace (up to the rate), then a `dropped` event if any."""
         self.polls += 1
         now = now_ns()
