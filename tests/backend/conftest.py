@@ -15,6 +15,7 @@ changes the answers the tests assert:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import logging
 import os
@@ -114,6 +115,26 @@ def session_chdb_folder() -> Path:
 def unique_database() -> str:
     """A database name no other test of this run uses."""
     return f"test_{os.getpid()}_{next(_DATABASES)}"
+
+
+@contextlib.asynccontextmanager
+async def fresh_backend(name: str = "test") -> AsyncIterator[ClickHouseBackend]:
+    """A started backend on a new database of this process's chDB folder, with the whole schema and no
+    TTL (old test rows stay); the database is dropped afterwards. For fixtures a module shares:
+    creating the schema is the slow part of a test."""
+    config = BackendConfig(
+        endpoint=f"chdb://{session_chdb_folder()}",
+        database=unique_database(),
+        create_schema=True,
+        ttl=timedelta(0),
+    )
+    backend = ClickHouseBackend.from_config(name, config)
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
+        await backend.close()
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.logs.config import LogsServiceConfig
 from backend.logs.service import LogsService
 from backend.metrics.config import MetricsServiceConfig
@@ -43,8 +42,7 @@ from tests.backend.conftest import (
     PROBE,
     BackendHost,
     extension_settings,
-    session_chdb_folder,
-    unique_database,
+    fresh_backend,
 )
 from tests.backend.logs import fixtures as logs_data
 from tests.backend.metrics.test_catalog import counter, gauge, request, store
@@ -255,22 +253,11 @@ async def started(
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def backend() -> AsyncIterator[ClickHouseBackend]:
     """A database holding both tenants' traces, logs and metrics."""
-    config = BackendConfig(
-        endpoint=f"chdb://{session_chdb_folder()}",
-        database=unique_database(),
-        create_schema=True,
-        ttl=timedelta(0),
-    )
-    backend = ClickHouseBackend.from_config("tenancy", config)
-    await backend.start()
-    try:
+    async with fresh_backend("tenancy") as backend:
         await traces.write(backend, "otel_traces", Batch.from_otlp(trace_request()))
         await logs_data.write(backend, log_records())
         await store(backend, metric_request())
         yield backend
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

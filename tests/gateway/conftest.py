@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +25,6 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.websockets import WebsocketsTransport
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.logs.config import LogsServiceConfig
 from backend.logs.service import LogsService
 from backend.metrics.config import MetricsServiceConfig
@@ -42,7 +40,12 @@ from exporters.clickhouse import logs, metrics, traces
 from exporters.clickhouse.metrics import MetricsTables
 from gateway.config import GatewayConfig
 from gateway.extension import GraphQLGateway
-from tests.backend.conftest import BackendHost, chdb_folder, extension_settings, unique_database
+from tests.backend.conftest import (
+    BackendHost,
+    chdb_folder,
+    extension_settings,
+    fresh_backend,
+)
 from tests.gateway import telemetry
 
 SECRET = "gateway-tests-secret-of-32-bytes!"
@@ -190,25 +193,17 @@ async def stop_stack(stack: Stack) -> None:
 
 
 @contextlib.asynccontextmanager
-async def fresh_backend(chdb_folder: Path) -> AsyncIterator[ClickHouseBackend]:
+async def telemetry_database() -> AsyncIterator[ClickHouseBackend]:
     """A new database holding both tenants' telemetry, dropped afterwards."""
-    config = BackendConfig(
-        endpoint=f"chdb://{chdb_folder}", database=unique_database(), create_schema=True, ttl=timedelta(0)
-    )
-    backend = ClickHouseBackend.from_config("gateway", config)
-    await backend.start()
-    try:
+    async with fresh_backend("gateway") as backend:
         await write_telemetry(backend)
         yield backend
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def telemetry_backend(chdb_folder: Path) -> AsyncIterator[ClickHouseBackend]:
+async def telemetry_backend() -> AsyncIterator[ClickHouseBackend]:
     """A database holding both tenants' telemetry, one per test module (only test_subscriptions adds to it)."""
-    async with fresh_backend(chdb_folder) as backend:
+    async with telemetry_database() as backend:
         yield backend
 
 
@@ -240,11 +235,11 @@ __all__ = [
     "WAIT",
     "Stack",
     "chdb_folder",
-    "fresh_backend",
     "http_session",
     "polling",
     "start_stack",
     "stop_stack",
+    "telemetry_database",
     "token",
     "until",
     "write_telemetry",

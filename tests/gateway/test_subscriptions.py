@@ -13,7 +13,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,10 +26,10 @@ from exporters.clickhouse import logs, traces
 from tests.gateway.conftest import (
     WAIT,
     Stack,
-    fresh_backend,
     polling,
     start_stack,
     stop_stack,
+    telemetry_database,
     token,
     ws_session,
 )
@@ -243,8 +242,8 @@ async def test_a_bad_subscription_filter_is_a_query_error(open_stack: Stack) -> 
     assert "min_duration" in error["message"]
 
 
-async def test_a_live_tail_the_service_ends_with_an_error_fails_the_subscription(chdb_folder: Path) -> None:
-    async with fresh_backend(chdb_folder) as backend:
+async def test_a_live_tail_the_service_ends_with_an_error_fails_the_subscription() -> None:
+    async with telemetry_database() as backend:
         stack = await start_stack(backend, authenticated=False)
         try:
             request = GraphQLRequest(LOG_TAIL, variable_values={"filter": {"query": unique("doomed")}})

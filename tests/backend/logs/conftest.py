@@ -14,15 +14,13 @@ import pytest
 import pytest_asyncio
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.logs.config import LogsServiceConfig
 from backend.logs.service import LogsService
 from tests.backend.conftest import (
     BackendHost,
     extension_settings,
+    fresh_backend,
     no_auth,
-    session_chdb_folder,
-    unique_database,
 )
 
 
@@ -66,19 +64,8 @@ async def client(logs_service: LogsService) -> AsyncIterator[httpx.AsyncClient]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_backend() -> AsyncIterator[ClickHouseBackend]:
     """A started backend on a fresh database with the whole schema, shared by one test module."""
-    config = BackendConfig(
-        endpoint=f"chdb://{session_chdb_folder()}",
-        database=unique_database(),
-        create_schema=True,
-        ttl=timedelta(0),
-    )
-    backend = ClickHouseBackend.from_config("test", config)
-    await backend.start()
-    try:
+    async with fresh_backend("test") as backend:
         yield backend
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

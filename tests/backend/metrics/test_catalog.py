@@ -6,7 +6,6 @@ tests use them too).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
@@ -18,13 +17,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.metrics.catalog import Catalog, Part, StoredMetric, point_labels
 from backend.metrics.promql.matchers import Matcher, MatchOp
 from backend.service import ServiceConfig, Store
 from collector.pdata.batch import Batch
 from exporters.clickhouse.metrics import MetricsTables, write
-from tests.backend.conftest import session_chdb_folder, unique_database
+from tests.backend.conftest import fresh_backend
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 """Async tests here run in the module's event loop, the one the shared backend was started in."""
@@ -153,26 +151,10 @@ def every(start: int, count: int, step: int = 15_000) -> list[int]:
     return [start + i * step for i in range(count)]
 
 
-@contextlib.asynccontextmanager
-async def own_backend(name: str) -> AsyncIterator[ClickHouseBackend]:
-    """A started backend on this process's chDB folder and a fresh database, dropped after (for fixtures
-    shared by a module: creating the schema is the slow part of a test)."""
-    config = BackendConfig(
-        endpoint=f"chdb://{session_chdb_folder()}", database=unique_database(), create_schema=True
-    )
-    backend = ClickHouseBackend.from_config(name, config)
-    await backend.start()
-    try:
-        yield backend
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared() -> AsyncIterator[ClickHouseBackend]:
     """One database for this module's tests, each writing metrics of its own names."""
-    async with own_backend("catalog") as backend:
+    async with fresh_backend("catalog") as backend:
         yield backend
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,13 +17,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.metrics.config import MetricsServiceConfig
 from backend.metrics.service import MetricsService
 from backend.service import Store
 from collector.pdata.batch import Batch
 from exporters.clickhouse.metrics import MetricsTables, write
-from tests.backend.conftest import extension_settings, session_chdb_folder, unique_database
+from tests.backend.conftest import extension_settings, fresh_backend
 
 T0 = 1_893_456_000  # 2030-01-01T00:00:00Z: after the rollups' migration, so they cover it
 S = 1_000_000_000
@@ -117,17 +115,9 @@ async def filled_backend(*requests: ExportMetricsServiceRequest) -> AsyncIterato
 
     Tests of a module share one (read-only) to keep them fast: making a database costs ~2 s.
     """
-    config = BackendConfig(
-        f"chdb://{session_chdb_folder()}", unique_database(), create_schema=True, ttl=timedelta(0)
-    )
-    backend = ClickHouseBackend.from_config("metrics", config)
-    await backend.start()
-    try:
+    async with fresh_backend("metrics") as backend:
         await store(backend, *requests)
         yield backend
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 def client_of(backend: ClickHouseBackend, **config: Any) -> httpx.AsyncClient:

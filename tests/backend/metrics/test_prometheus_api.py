@@ -13,6 +13,7 @@ from backend.clickhouse.backend import ClickHouseBackend
 from backend.metrics.catalog import Catalog
 from backend.metrics.prometheus_api import BUILD_INFO, prometheus_routes
 from backend.service import ServiceConfig, Store, service_app
+from tests.backend.conftest import fresh_backend
 from tests.backend.metrics.test_catalog import (
     T0,
     counter,
@@ -20,7 +21,6 @@ from tests.backend.metrics.test_catalog import (
     gauge,
     histogram,
     in_module_loop,
-    own_backend,
     request,
     store,
 )
@@ -40,7 +40,7 @@ async def _client(backend: ClickHouseBackend, **config: Any) -> httpx.AsyncClien
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stored() -> AsyncIterator[ClickHouseBackend]:
     """A database holding a counter in two services, a gauge, a histogram (points every 15 s for 2 minutes)."""
-    async with own_backend("prometheus-api") as backend:
+    async with fresh_backend("prometheus-api") as backend:
         await _store_fixture_data(backend)
         yield backend
 

@@ -18,13 +18,13 @@ from backend.metrics.promql.engine import Engine, Result
 from backend.metrics.promql.errors import ExecutionError
 from backend.metrics.promql.sql import Steps
 from backend.service import ServiceConfig, Store
+from tests.backend.conftest import fresh_backend
 from tests.backend.metrics.test_catalog import (
     T0,
     counter,
     gauge,
     histogram,
     in_module_loop,
-    own_backend,
     request,
     store,
     summary,
@@ -38,7 +38,7 @@ SVC = {"service.name": "svc"}
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine() -> AsyncIterator[Engine]:
     """An engine over the series below (each test reads its own metric)."""
-    async with own_backend("promql-engine") as backend:
+    async with fresh_backend("promql-engine") as backend:
         await _write(backend)
         store_ = Store(backend, ServiceConfig())
         yield Engine(store_, Catalog(store_, max_age=0), max_series=100)

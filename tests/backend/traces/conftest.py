@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest_asyncio
 
-from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.service import Store
 from backend.traces.config import TracesServiceConfig
+from backend.traces.reader import BY_ID_TABLE
 from backend.traces.service import TracesService
 from collector.pdata import Batch
 from exporters.clickhouse import traces
@@ -26,7 +24,7 @@ from tests.backend.conftest import (
     chdb_folder,
     clickhouse_backend,
     extension_settings,
-    unique_database,
+    fresh_backend,
 )
 from tests.backend.traces import traces_data
 
@@ -37,19 +35,23 @@ CONFIG = TracesServiceConfig(max_limit=100, max_range=timedelta(days=7))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def store(chdb_folder: Path) -> AsyncIterator[Store]:
+async def store() -> AsyncIterator[Store]:
     """A store (`CONFIG`) over a fresh database holding every span of `traces_data`."""
-    config = BackendConfig(
-        endpoint=f"chdb://{chdb_folder}", database=unique_database(), create_schema=True, ttl=timedelta(0)
-    )
-    backend = ClickHouseBackend.from_config("traces", config)
-    await backend.start()
-    try:
+    async with fresh_backend("traces") as backend:
         await traces.write(backend, "otel_traces", Batch.from_otlp(traces_data.request()))
         yield Store(backend, CONFIG)
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def older_store() -> AsyncIterator[Store]:
+    """The data with the checkout trace only in otel_traces, as if stored before migration 0002."""
+    async with fresh_backend("older") as backend:
+        await traces.write(backend, "otel_traces", Batch.from_otlp(traces_data.request()))
+        await backend.command(
+            f"DELETE FROM {backend.table(BY_ID_TABLE)} WHERE TraceId = {{id:String}}",
+            {"id": traces_data.CHECKOUT},
+        )
+        yield Store(backend, CONFIG)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

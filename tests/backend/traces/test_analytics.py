@@ -18,8 +18,6 @@ The data (`analytics_request`), all from BASE (2026-01-01T00:00:00Z), times in m
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -27,7 +25,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.service import ServiceConfig, Store
 from backend.traces.analytics import (
     DependencyLink,
@@ -40,7 +37,7 @@ from backend.traces.analytics import (
 )
 from collector.pdata import Batch
 from exporters.clickhouse import traces
-from tests.backend.conftest import unique_database
+from tests.backend.conftest import fresh_backend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -191,22 +188,14 @@ async def analytics_data(backend: ClickHouseBackend, config: ServiceConfig | Non
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def analytics_store(chdb_folder: Path) -> AsyncIterator[Store]:
+async def analytics_store() -> AsyncIterator[Store]:
     """A store over a fresh database of the process's chDB folder holding the data, shared by a module.
 
     The tests only read, so one database serves them all (a schema and an insert per test would
     take most of the module's time).
     """
-    config = BackendConfig(
-        endpoint=f"chdb://{chdb_folder}", database=unique_database(), create_schema=True, ttl=timedelta(0)
-    )
-    backend = ClickHouseBackend.from_config("analytics", config)
-    await backend.start()
-    try:
+    async with fresh_backend("analytics") as backend:
         yield await analytics_data(backend)
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 def interpolated(values: list[float], level: float) -> float:

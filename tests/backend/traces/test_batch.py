@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.service import Store, service_app
 from backend.traces.native_api import native_routes
 from backend.traces.reader import BY_ID_TABLE, batch_spans, by_trace, traces_spans
 from collector.auth.principal import TenantScope, current_scope
-from collector.pdata import Batch
-from exporters.clickhouse import traces
-from tests.backend.conftest import unique_database
 from tests.backend.traces import traces_data as data
 from tests.backend.traces.conftest import CONFIG
 
@@ -110,25 +103,6 @@ async def test_one_query_reads_the_whole_batch(counted: tuple[CountingStore, htt
     store.queries.clear()
     await client.get("/v1/traces/batch", params=_batch(data.ORDER, data.HEALTH[0]))
     assert len(store.queries) == 1
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def older_store(chdb_folder: Path) -> AsyncIterator[Store]:
-    """The data with the checkout trace only in otel_traces, as if stored before migration 0002."""
-    config = BackendConfig(
-        endpoint=f"chdb://{chdb_folder}", database=unique_database(), create_schema=True, ttl=timedelta(0)
-    )
-    backend = ClickHouseBackend.from_config("older", config)
-    await backend.start()
-    try:
-        await traces.write(backend, "otel_traces", Batch.from_otlp(data.request()))
-        await backend.command(
-            f"DELETE FROM {backend.table(BY_ID_TABLE)} WHERE TraceId = {{id:String}}", {"id": data.CHECKOUT}
-        )
-        yield Store(backend, CONFIG)
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 async def test_traces_missing_from_the_trace_ordered_table_are_read_from_otel_traces_in_the_same_query(

@@ -25,7 +25,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.service import NANOS, BadRequestError, now_ns
 from backend.traces.config import TracesServiceConfig
 from backend.traces.live import parse_event_id
@@ -36,9 +35,8 @@ from exporters.clickhouse import traces
 from tests.backend.conftest import (
     BackendHost,
     extension_settings,
+    fresh_backend,
     no_auth,
-    session_chdb_folder,
-    unique_database,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -196,19 +194,8 @@ async def own_service(
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def backend() -> AsyncIterator[ClickHouseBackend]:
     """A started backend on a fresh database, shared by this module (each test has its own services)."""
-    config = BackendConfig(
-        endpoint=f"chdb://{session_chdb_folder()}",
-        database=unique_database(),
-        create_schema=True,
-        ttl=timedelta(0),
-    )
-    backend = ClickHouseBackend.from_config("live", config)
-    await backend.start()
-    try:
+    async with fresh_backend("live") as backend:
         yield backend
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

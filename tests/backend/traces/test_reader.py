@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import timedelta
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 
-from backend.clickhouse.backend import ClickHouseBackend
-from backend.clickhouse.config import BackendConfig
 from backend.service import BadRequestError, Store
 from backend.traces.model import Span, SpanEvent, SpanLink
 from backend.traces.reader import BY_ID_TABLE, by_trace, trace_id_parameter, trace_spans, traces_spans
 from backend.traces.search import trace_summaries
-from collector.pdata import Batch
-from exporters.clickhouse import traces
-from tests.backend.conftest import unique_database
 from tests.backend.traces import traces_data as data
-from tests.backend.traces.conftest import CONFIG
 from tests.backend.traces.traces_data import BASE_NS, MS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -105,25 +94,6 @@ async def test_several_traces_at_once_grouped_in_the_order_asked(store: Store) -
         (data.CHECKOUT, 6),
     ]
     assert await traces_spans(store, []) == []
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def older_store(chdb_folder: Path) -> AsyncIterator[Store]:
-    """The data with the checkout trace only in otel_traces, as if stored before migration 0002."""
-    config = BackendConfig(
-        endpoint=f"chdb://{chdb_folder}", database=unique_database(), create_schema=True, ttl=timedelta(0)
-    )
-    backend = ClickHouseBackend.from_config("older", config)
-    await backend.start()
-    try:
-        await traces.write(backend, "otel_traces", Batch.from_otlp(data.request()))
-        await backend.command(
-            f"DELETE FROM {backend.table(BY_ID_TABLE)} WHERE TraceId = {{id:String}}", {"id": data.CHECKOUT}
-        )
-        yield Store(backend, CONFIG)
-    finally:
-        await backend.command(f"DROP DATABASE IF EXISTS `{backend.database}` SYNC")
-        await backend.close()
 
 
 async def test_traces_missing_from_the_trace_ordered_table_are_read_from_otel_traces(
