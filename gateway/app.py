@@ -33,10 +33,9 @@ from collector.auth.principal import ANONYMOUS, AuthError, Principal
 from gateway.errors import ErrorCode, GatewayError
 from gateway.graph.context import GraphContext
 from gateway.limits import complexity_rule
+from gateway.upstream import DEFAULT_FORWARD_HEADERS
 
 log = logging.getLogger("airis.gateway")
-FORWARDED = ("authorization", "x-scope-orgid")
-"""Request headers passed on to the services: the credentials and the tenant header."""
 CACHED_QUERIES = 512
 """Distinct query texts whose parse and validation are kept."""
 
@@ -107,7 +106,7 @@ class GraphQLApp(GraphQL):
         schema: strawberry.Schema,
         clients: Mapping[str, Any],
         graphiql: bool = True,
-        forwarded: tuple[str, ...] = FORWARDED,
+        forwarded: tuple[str, ...] = DEFAULT_FORWARD_HEADERS,
     ) -> None:
         super().__init__(
             schema,

@@ -18,8 +18,8 @@ from collector.errors import ConfigError, Problem
 from collector.httpserver import HttpServer
 from gateway.app import GraphQLApp, limits
 from gateway.config import GatewayConfig
+from gateway.graph.schema import build_schema
 from gateway.resilience import Resilience
-from gateway.subgraph import gateway_schema
 from gateway.upstream import ServiceClient
 
 SURFACE = "graphql_gateway"
@@ -72,7 +72,7 @@ class GraphQLGateway:
         tenant_header = getattr(authenticator, "tenant_header", "x-scope-orgid").lower()
         forwarded = ("authorization", tenant_header)
         self.clients = self._clients(host, forwarded)
-        schema = gateway_schema(limits(self.config.max_depth, self.config.max_complexity))
+        schema = build_schema(limits(self.config.max_depth, self.config.max_complexity))
         graphql = GraphQLApp(schema, self.clients, graphiql=self.config.graphiql, forwarded=forwarded)
 
         async def health(_request: Request) -> Response:

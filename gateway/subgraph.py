@@ -22,11 +22,6 @@ from graphql import (
     DocumentNode,
     FieldDefinitionNode,
     FieldNode,
-    GraphQLError,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLOutputType,
     InputObjectTypeDefinitionNode,
     InputValueDefinitionNode,
     ListValueNode,
@@ -39,30 +34,21 @@ from graphql import (
     StringValueNode,
     TypeDefinitionNode,
     TypeNode,
-    is_leaf_type,
     parse,
     print_ast,
 )
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp
-from strawberry.dataloader import DataLoader
-from strawberry.federation.schema import FederationAny
-from strawberry.types import Info
-from strawberry.types.base import StrawberryObjectDefinition
-from strawberry.utils.inspect import get_func_args
 
 from gateway.app import GraphQLApp, limits
-from gateway.graph.context import context_of
 from gateway.graph.schema import (
     DOMAINS,
     GatewaySchema,
     Query,
     Subscription,
-    build_schema,
     field_owners,
-    owner,
 )
-from gateway.graph.traces import Span, Trace, _load_traces
+from gateway.graph.traces import Span, Trace
 from gateway.resilience import Resilience, ResilienceConfig
 from gateway.upstream import ServiceClient
 
@@ -234,111 +220,23 @@ class ServiceSdl:
     sdl: str
 
 
-class SubgraphSchema(GatewaySchema):
-    """The whole schema as `domain`'s subgraph: `_entities` loads the entities the domain owns and
-    builds the others (which it only extends) from their representations, without calling their owner.
-    With no domain (the gateway), every entity is loaded from the service owning it."""
-
-    def __init__(self, domain: str | None, **kwargs: Any) -> None:
-        self.domain = domain
-        super().__init__(**kwargs)
-
-    def entities_resolver(
-        self, info: Info[Any, Any], representations: list[FederationAny]
-    ) -> list[FederationAny]:
-        results: list[Any] = []
-        for representation in representations:
-            try:
-                results.append(self._entity(info, dict(representation)))  # type: ignore[call-overload]
-            except Exception as err:  # one representation's failure is that entity's error
-                results.append(err)
-        return results
-
-    def _entity(self, info: Info[Any, Any], representation: dict[str, Any]) -> Any:
-        type_name = representation.pop("__typename", None)
-        definition = self.get_type_by_name(type_name) if isinstance(type_name, str) else None
-        if not isinstance(definition, StrawberryObjectDefinition) or not definition.is_object_type:
-            raise GraphQLError(f"{type_name!r} is not an entity of this subgraph")
-        values = self._values(type_name, representation)
-        origin = definition.origin
-        resolve = getattr(origin, "resolve_reference", None)
-        if resolve is not None and (self.domain is None or owner(origin.__module__) == self.domain):
-            accepted = get_func_args(resolve)
-            kwargs = {name: value for name, value in values.items() if name in accepted}
-            if "info" in accepted:
-                kwargs["info"] = info
-            return resolve(**kwargs)
-        entity = _built(origin, values)
-        if isinstance(entity, Trace):
-            spans = entity.__dict__.pop("spans", None)
-            if spans is not None:  # what `Trace.logs` requires: its spans' times, as load_trace answers
-                context = context_of(info)
-                loader: DataLoader[str, list[Span] | None] = context.loader(
-                    "traces", lambda ids: _load_traces(context, ids)
-                )
-                loader.prime(str(entity.trace_id), spans)
-        return entity
-
-    def _values(self, type_name: str, representation: Mapping[str, Any]) -> dict[str, Any]:
-        """`representation`'s fields by Python name, with values as resolvers see them."""
-        definition = self.get_type_by_name(type_name)
-        graphql_type = self._schema.get_type(type_name)
-        assert isinstance(definition, StrawberryObjectDefinition)
-        assert isinstance(graphql_type, GraphQLObjectType)
-        names = {self.config.name_converter.get_graphql_name(f): f.python_name for f in definition.fields}
-        values: dict[str, Any] = {}
-        for name, value in representation.items():
-            if name == "__typename":
-                continue
-            if name not in names or name not in graphql_type.fields:
-                raise GraphQLError(f"{type_name} has no field {name!r}")
-            values[names[name]] = self._value(graphql_type.fields[name].type, value)
-        return values
-
-    def _value(self, type_: GraphQLOutputType, value: Any) -> Any:
-        if isinstance(type_, GraphQLNonNull):
-            return self._value(type_.of_type, value)
-        if value is None:
-            return None
-        if isinstance(type_, GraphQLList):
-            return [self._value(type_.of_type, item) for item in value]
-        if is_leaf_type(type_):
-            return type_.parse_value(value)
-        assert isinstance(type_, GraphQLObjectType)
-        definition = self.get_type_by_name(type_.name)
-        assert isinstance(definition, StrawberryObjectDefinition)
-        return _built(definition.origin, self._values(type_.name, value))
-
-
-def _built(origin: type, values: Mapping[str, Any]) -> Any:
-    """An instance of strawberry type `origin` holding only `values` (what a representation tells)."""
-    instance: Any = object.__new__(origin)
-    instance.__dict__.update(values)
-    return instance
-
-
-def gateway_schema(extensions: list[Any] | None = None) -> SubgraphSchema:
-    """The gateway's whole graph; its `_entities` loads each entity from the service owning it."""
-    return SubgraphSchema(
-        None, query=Query, subscription=Subscription, types=[Trace, Span], extensions=extensions or []
-    )
-
-
-def subgraph_schema(domain: str, extensions: list[Any] | None = None) -> SubgraphSchema:
+def subgraph_schema(domain: str, extensions: list[Any] | None = None) -> GatewaySchema:
     """The whole schema, announcing only `domain`'s part as its `_service { sdl }`."""
-    sdl = subgraph_sdl(build_schema(), domain)
+    announced: list[str] = []  # the SDL, filled in once the schema it is printed from exists
 
     def announce() -> ServiceSdl:
-        return ServiceSdl(sdl=sdl)
+        return ServiceSdl(sdl=announced[0])
 
     announce.__annotations__["return"] = ServiceSdl
     query = strawberry.type(
         type("Query", (Query,), {"service_": strawberry.field(name="_service", resolver=announce)}),
         name="Query",
     )
-    return SubgraphSchema(
+    schema = GatewaySchema(
         domain, query=query, subscription=Subscription, types=[Trace, Span], extensions=extensions or []
     )
+    announced.append(subgraph_sdl(schema, domain))
+    return schema
 
 
 def subgraph_routes(
@@ -356,8 +254,6 @@ def subgraph_routes(
 
 __all__ = [
     "REQUIRES",
-    "SubgraphSchema",
-    "gateway_schema",
     "subgraph_routes",
     "subgraph_schema",
     "subgraph_sdl",
