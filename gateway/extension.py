@@ -20,7 +20,7 @@ from gateway.app import GraphQLApp, limits
 from gateway.config import GatewayConfig
 from gateway.graph.schema import build_schema
 from gateway.resilience import Resilience
-from gateway.upstream import ServiceClient
+from gateway.upstream import DEFAULT_FORWARD_HEADERS, ServiceClient
 
 SURFACE = "graphql_gateway"
 
@@ -69,8 +69,9 @@ class GraphQLGateway:
 
     async def start(self, host: Host) -> None:
         authenticator = self.config.auth.resolve(host, f"extensions::{self.settings.id}::auth")
-        tenant_header = getattr(authenticator, "tenant_header", "x-scope-orgid").lower()
-        forwarded = ("authorization", tenant_header)
+        forwarded = DEFAULT_FORWARD_HEADERS
+        if authenticator is not None:
+            forwarded = ("authorization", authenticator.tenant_header.lower())
         self.clients = self._clients(host, forwarded)
         schema = build_schema(limits(self.config.max_depth, self.config.max_complexity))
         graphql = GraphQLApp(schema, self.clients, graphiql=self.config.graphiql, forwarded=forwarded)

@@ -110,6 +110,11 @@ class Authenticator(Protocol):
         """The resource attribute that holds the tenant."""
         ...
 
+    @property
+    def tenant_header(self) -> str:
+        """The request header that narrows a request to one tenant (`X-Scope-OrgID`)."""
+        ...
+
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller of a request with these headers (lower-case names); AuthError if none is proven."""
         ...

@@ -75,8 +75,7 @@ async def admit(authenticator: Authenticator, headers: Mapping[str, str]) -> Wri
 def _tenant_problem(authenticator: Authenticator, principal: Principal, tenants: tuple[str, ...]) -> str:
     if not tenants:
         return f"{principal.subject!r} may not write telemetry: its credentials grant no tenant"
-    header = getattr(authenticator, "tenant_header", None)
-    ask = f"the {header} header" if isinstance(header, str) and header else "the tenant header"
+    ask = f"the {authenticator.tenant_header} header"
     return (
         f"{principal.subject!r} may write as several tenants ({', '.join(tenants)}): "
         f"name the one this data belongs to with {ask}"

@@ -58,6 +58,7 @@ class ProbeAuthenticator:
     """An `Authenticator` admitting every request as a viewer restricted to `PROBE_SCOPE`."""
 
     tenant_attribute = PROBE_SCOPE.attribute
+    tenant_header = "X-Scope-OrgID"
 
     async def start(self, host: Host) -> None:
         return None
